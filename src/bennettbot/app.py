@@ -1,0 +1,128 @@
+"""The composition root: the one place where concrete classes meet.
+
+Resources are opened here in order (job config, database, HTTP session, SSH
+connections) and closed in reverse; roles run as tasks of one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+
+import aiohttp
+import structlog
+
+from .dispatcher import Dispatcher, Folders
+from .fabfile import fetch_fabfile
+from .jobconfig import JobConfig, load_job_config
+from .models import Clock, QueuedJob, SystemClock
+from .notifier import LogNotifier, Notifier
+from .runners import LocalRunner, SSHRunner
+from .scheduler import Scheduler
+from .settings import Role, Settings
+from .signing import callback_url
+from .store import Store
+
+log = structlog.get_logger("app")
+SHUTDOWN_GRACE_SECONDS = 5.0
+BUILT_ROLES = frozenset({"dispatcher"})
+
+
+@dataclass
+class Engine:
+    """The job engine's parts, wired together."""
+
+    settings: Settings
+    config: JobConfig
+    store: Store
+    session: aiohttp.ClientSession
+    dispatcher: Dispatcher
+    scheduler: Scheduler
+
+
+@asynccontextmanager
+async def open_engine(
+    settings: Settings,
+    *,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+    config: JobConfig | None = None,
+) -> AsyncIterator[Engine]:
+    """Open everything the engine needs; close it all on exit."""
+    clock = clock or SystemClock()
+    config = config or load_job_config(settings.JOB_CONFIG_PATH)
+    async with AsyncExitStack() as stack:
+        store = await Store.open(settings.DB_PATH)
+        stack.push_async_callback(store.close)
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        ssh = SSHRunner(settings.SSH_KEY_PATH, settings.SSH_KNOWN_HOSTS)
+        stack.push_async_callback(ssh.close)
+        dispatcher = Dispatcher(
+            store,
+            config,
+            notifier or LogNotifier(),
+            clock,
+            Folders(
+                logs=settings.LOGS_DIR,
+                host_logs=settings.host_logs_dir,
+                workspace=settings.WORKSPACE_DIR,
+                fab_workspace=settings.FAB_WORKSPACE_DIR,
+            ),
+            local_runner=LocalRunner(),
+            ssh_runner=ssh,
+            fetch_fabfile=partial(fetch_fabfile, session),
+            callback_url=_callback_builder(settings, clock),
+            bot_name=settings.SLACK_APP_USERNAME,
+        )
+        scheduler = Scheduler(
+            store, config, clock, dispatcher.wake, settings.SLACK_APP_USERNAME
+        )
+        yield Engine(settings, config, store, session, dispatcher, scheduler)
+
+
+def _callback_builder(settings: Settings, clock: Clock):
+    secret = settings.EBMBOT_WEBHOOK_SECRET
+    if not settings.WEBHOOK_ORIGIN or secret is None:
+        return None
+
+    def build(job: QueuedJob) -> str:
+        return callback_url(
+            settings.WEBHOOK_ORIGIN,
+            secret.get_secret_value(),
+            job.requester.channel,
+            job.requester.thread_ts,
+            clock.now().timestamp(),
+        )
+
+    return build
+
+
+async def run_dispatcher(engine: Engine, stop: asyncio.Event) -> None:
+    """Run the dispatcher until ``stop`` is set, then shut it down gracefully."""
+    task = asyncio.create_task(engine.dispatcher.run(), name="dispatcher")
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    await engine.dispatcher.stop(SHUTDOWN_GRACE_SECONDS)
+    stopped.cancel()
+    if task in done:
+        task.result()  # a crash of the loop itself is an error
+    else:
+        await task
+
+
+async def serve(settings: Settings, role: Role) -> int:
+    """Run ``role`` until SIGTERM or SIGINT; the process's exit status."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    roles = sorted(BUILT_ROLES) if role == "all" else [role]
+    log.info("starting", roles=roles)
+    async with open_engine(settings) as engine:
+        await run_dispatcher(engine, stop)
+    log.info("stopped")
+    return 0

@@ -1,0 +1,98 @@
+"""``python -m bennettbot``: run roles, check the configuration, or try the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from .jobconfig import JobConfigError, load_job_config
+from .logs import configure_logging
+from .settings import ROLES, SettingsError, load_settings
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bennettbot", description="A ChatOps bot that runs jobs for Slack."
+    )
+    parser.add_argument(
+        "--role", choices=ROLES, default="all", help="what to run (default: all)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "check", help="validate the settings and the job configuration, then exit"
+    )
+    commands.add_parser(
+        "demo", help="try the bot in this terminal, with no Slack and no tokens"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "check":
+        return check(args.role)
+    configure_logging()
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return asyncio.run(run_demo())
+    return run(args.role)
+
+
+def _problems(problems: list[str]) -> int:
+    for line in problems:
+        print(line, file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def check(role: str) -> int:
+    """Print what the settings and job configuration contain, or what is wrong."""
+    problems: list[str] = []
+    try:
+        settings = load_settings()
+        problems += settings.problems(role)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        return _problems(exc.problems)
+    try:
+        config = load_job_config(settings.JOB_CONFIG_PATH)
+    except JobConfigError as exc:
+        problems += exc.problems
+        config = None
+    if problems:
+        return _problems(problems)
+    assert config is not None
+    print(f"settings: ok for role {role}")
+    print(f"job config: {config.path}")
+    for namespace in config.namespaces.values():
+        flags = " (restricted)" if namespace.restricted else ""
+        where = f", remote {namespace.remote.host}" if namespace.remote else ""
+        print(
+            f"  {namespace.name}{flags}: {len(namespace.jobs)} jobs, "
+            f"{len(namespace.slack)} commands{where}"
+        )
+    return 0
+
+
+def run(role: str) -> int:
+    from .app import BUILT_ROLES, serve
+
+    if role != "all" and role not in BUILT_ROLES:
+        print(f"the {role} role is not built yet", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        settings = load_settings()
+        problems = [
+            line
+            for name in (sorted(BUILT_ROLES) if role == "all" else [role])
+            for line in settings.problems(name)  # type: ignore[arg-type]
+        ]
+        if problems:
+            raise SettingsError(list(dict.fromkeys(problems)))
+        load_job_config(settings.JOB_CONFIG_PATH)
+    except (SettingsError, JobConfigError) as exc:
+        return _problems(exc.problems)
+    return asyncio.run(serve(settings, role))  # type: ignore[arg-type]

@@ -1,0 +1,300 @@
+"""The dispatcher: starts due jobs, runs them, records and reports the runs.
+
+It sleeps until the earliest of: a wake-up from this process (``wake()``,
+called when something is queued here or a run ends), the next due time, or
+``poll_interval`` (to see jobs queued by other processes). Each run is its own
+task; different types run concurrently, while the store guarantees one
+running job per type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from . import messages, reports
+from .jobconfig import Job, JobConfig
+from .models import Clock, Outcome, QueuedJob, Runner, RunResult, RunSpec
+from .notifier import Notifier
+from .runners.quoting import BadArgument, render_command
+from .store import Store
+
+log = structlog.get_logger("dispatcher")
+
+FetchFabfile = Callable[[str, Path], Awaitable[str | None]]
+CallbackUrl = Callable[[QueuedJob], str]
+MAX_REPORT_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Folders:
+    logs: Path
+    host_logs: str
+    workspace: Path
+    fab_workspace: Path
+
+    def namespace_dir(self, namespace: str) -> Path:
+        """The namespace's shipped folder, or its writable one (made on demand)."""
+        shipped = self.workspace / namespace
+        if shipped.is_dir():
+            return shipped
+        folder = self.fab_workspace / namespace
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def new_log_dir(self, job_type: str, started: datetime) -> Path:
+        """``LOGS/TYPE/YYYYMMDD-HHMMSS``, suffixed ``-2``… if already taken."""
+        base = self.logs / job_type / started.strftime("%Y%m%d-%H%M%S")
+        candidate, number = base, 1
+        while True:
+            try:
+                candidate.mkdir(parents=True)
+                return candidate
+            except FileExistsError:
+                number += 1
+                candidate = base.with_name(f"{base.name}-{number}")
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        config: JobConfig,
+        notifier: Notifier,
+        clock: Clock,
+        folders: Folders,
+        *,
+        local_runner: Runner,
+        ssh_runner: Runner | None = None,
+        fetch_fabfile: FetchFabfile | None = None,
+        callback_url: CallbackUrl | None = None,
+        bot_name: str = "",
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._notifier = notifier
+        self._clock = clock
+        self._folders = folders
+        self._local = local_runner
+        self._ssh = ssh_runner
+        self._fetch = fetch_fabfile
+        self._callback_url = callback_url
+        self._bot_name = bot_name
+        self._poll_interval = poll_interval
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def wake(self) -> None:
+        """Look at the queue now (something was queued or a run ended)."""
+        self._wakeup.set()
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    async def recover(self) -> list[QueuedJob]:
+        """Record runs left running by a dead process as interrupted; tell them."""
+        jobs = await self._store.recover_interrupted(self._clock.now())
+        for job in jobs:
+            log.warning("job_interrupted", job_id=job.id, job_type=job.type)
+            await self._say(
+                self._notifier.report_failure(job, messages.interrupted(job.type))
+            )
+        return jobs
+
+    async def run_once(self) -> datetime | None:
+        """Start every startable job; return when to look again (None: no idea)."""
+        if self._stopping:
+            return None
+        for job in await self._store.reserve_due(self._clock.now()):
+            self._idle.clear()
+            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
+            self._tasks[job.id] = task
+            task.add_done_callback(lambda _, job_id=job.id: self._forget(job_id))
+        return await self._store.next_wakeup(self._clock.now())
+
+    def _forget(self, job_id: int) -> None:
+        self._tasks.pop(job_id, None)
+        if not self._tasks:
+            self._idle.set()
+        self.wake()
+
+    async def run(self) -> None:
+        """Dispatch until ``stop()``; recovers interrupted runs first."""
+        await self.recover()
+        while not self._stopping:
+            self._wakeup.clear()
+            next_at = await self.run_once()
+            timeout = self._poll_interval
+            if next_at is not None:
+                due_in = (next_at - self._clock.now()).total_seconds()
+                timeout = max(0.0, min(timeout, due_in))
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                pass
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until no job is running."""
+        async with asyncio.timeout(timeout):
+            await self._idle.wait()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Start nothing more; give running jobs ``grace`` seconds, then kill
+        them (they are recorded and reported as interrupted)."""
+        self._stopping = True
+        self.wake()
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    # -- one run -----------------------------------------------------------
+
+    async def _execute(self, job: QueuedJob) -> None:
+        bound = log.bind(job_id=job.id, job_type=job.type)
+        started = job.started_at or self._clock.now()
+        definition = self._config.job(job.type)
+        log_dir = self._folders.new_log_dir(job.type, started)
+        relative_log_dir = str(log_dir.relative_to(self._folders.logs))
+        run_id = await self._store.start_run(job, relative_log_dir)
+        notice = asyncio.create_task(
+            self._say(self._notifier.notify_logs(messages.starting(job.type)))
+        )
+        result = RunResult(Outcome.ERROR, message="it was not started")
+        try:
+            result = await self._run(job, definition, log_dir)
+        except asyncio.CancelledError:
+            result = RunResult(Outcome.INTERRUPTED, message="the bot stopped")
+            raise
+        except Exception as exc:  # a bug of ours: record it, carry on
+            bound.exception("job_crashed")
+            result = RunResult(Outcome.ERROR, message=f"internal error ({exc!r})")
+        finally:
+            ended = self._clock.now()
+            await self._store.finish_run(
+                run_id,
+                job.id,
+                ended,
+                result.outcome,
+                result.exit_status,
+                result.message,
+            )
+            bound.info(
+                "job_run",
+                outcome=result.outcome.value,
+                exit_status=result.exit_status,
+                seconds=round((ended - started).total_seconds(), 3),
+                log_dir=relative_log_dir,
+                message=result.message or None,
+            )
+            await notice
+            await self._say(self._report(job, definition, result, relative_log_dir))
+
+    async def _run(
+        self, job: QueuedJob, definition: Job | None, log_dir: Path
+    ) -> RunResult:
+        if definition is None:
+            return RunResult(
+                Outcome.ERROR, message=f"job type {job.type!r} is not configured"
+            )
+        namespace = definition.namespace
+        try:
+            command = render_command(definition.definition.run_args_template, job.args)
+        except (BadArgument, KeyError) as exc:
+            return RunResult(Outcome.ERROR, message=str(exc))
+        env = {}
+        if self._callback_url is not None:
+            env["EBMBOT_CALLBACK_URL"] = self._callback_url(job)
+        if namespace.remote is not None:
+            if self._ssh is None:
+                return RunResult(Outcome.ERROR, message="SSH is not configured")
+            spec_cwd: Path | str = namespace.remote.cwd
+            runner, remote = self._ssh, namespace.remote.to_remote()
+        else:
+            spec_cwd = self._folders.namespace_dir(namespace.name)
+            if namespace.fabfile and self._fetch is not None:
+                problem = await self._fetch(namespace.fabfile, spec_cwd / "fabfile.py")
+                if problem:
+                    await self._say(
+                        self._notifier.notify_logs(
+                            messages.fabfile_failed(namespace.name, problem)
+                        )
+                    )
+            env |= {
+                "PYTHONPATH": os.pathsep.join(
+                    p
+                    for p in (
+                        str(self._folders.workspace),
+                        os.environ.get("PYTHONPATH"),
+                    )
+                    if p
+                ),
+                "LOGS_DIR": str(self._folders.logs),
+            }
+            runner, remote = self._local, None
+        spec = RunSpec(
+            run_id=job.id,
+            job_type=job.type,
+            command=command,
+            cwd=spec_cwd,
+            log_dir=log_dir,
+            timeout_seconds=definition.definition.timeout_seconds,
+            env=env,
+            remote=remote,
+        )
+        return await runner.run(spec)
+
+    async def _report(
+        self, job: QueuedJob, definition: Job | None, result: RunResult, log_dir: str
+    ) -> None:
+        if result.outcome is not Outcome.SUCCEEDED or definition is None:
+            text = messages.failed(
+                job.type, result, self._folders.host_logs, log_dir, self._bot_name
+            )
+            await self._notifier.report_failure(job, text)
+            return
+        stdout = ""
+        if definition.definition.report_stdout:
+            stdout = await asyncio.to_thread(
+                _read_head, self._folders.logs / log_dir / "stdout"
+            )
+        try:
+            report = reports.success_report(job.type, definition.definition, stdout)
+        except reports.BadReport as exc:
+            await self._notifier.report_failure(
+                job, messages.bad_blocks(job.type, str(exc))
+            )
+            return
+        if report is not None:
+            await self._notifier.report(job, report)
+
+    async def _say(self, call: Awaitable[None]) -> None:
+        """Await a notifier call; a notifier failure is logged, never fatal."""
+        try:
+            await call
+        except Exception:
+            log.exception("notifier_failed")
+
+
+def _read_head(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            return file.read(MAX_REPORT_BYTES).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""

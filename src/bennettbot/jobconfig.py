@@ -1,0 +1,249 @@
+"""The job configuration: TOML → validated, frozen models, with compiled commands.
+
+Each top-level table is a namespace. A job's type is ``NAMESPACE_JOB``; a
+namespace has no ``_`` so the type splits unambiguously at the first ``_``.
+Every problem found at load names the file, the namespace and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from .models import Remote
+
+ReportFormat = Literal["text", "blocks", "code", "file"]
+Action = Literal[
+    "schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression"
+]
+_NAMESPACE_RE = re.compile(r"[a-z0-9-]+")
+_PARAM_RE = re.compile(r"\[([A-Za-z_][A-Za-z0-9_]*)\]")
+
+
+class JobConfigError(Exception):
+    """The job configuration is invalid; ``problems`` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobDef(_Frozen):
+    run_args_template: Annotated[str, Field(min_length=1)]
+    report_stdout: bool = False
+    report_format: ReportFormat = "text"
+    report_success: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0)] = 3600
+
+    @property
+    def params(self) -> frozenset[str]:
+        return template_params(self.run_args_template)
+
+
+class SlackCommand(_Frozen):
+    command: Annotated[str, Field(min_length=1)]
+    help: str = ""
+    action: Action
+    job_type: Annotated[str, Field(min_length=1)]
+    delay_seconds: Annotated[float, Field(ge=0)] = 0
+    _pattern: re.Pattern[str] = PrivateAttr()
+
+    def model_post_init(self, context: object, /) -> None:
+        self._pattern = _compile(self.command)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(_PARAM_RE.findall(self.command))
+
+    @property
+    def shape(self) -> str:
+        """The command with its params blanked: two commands of one shape clash."""
+        return _PARAM_RE.sub("[]", " ".join(self.command.lower().split()))
+
+    def match(self, text: str) -> dict[str, str] | None:
+        found = self._pattern.fullmatch(text)
+        return None if found is None else found.groupdict()
+
+
+class RemoteDef(_Frozen):
+    host: Annotated[str, Field(min_length=1)]
+    user: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    cwd: str = "."
+
+    def to_remote(self) -> Remote:
+        return Remote(host=self.host, user=self.user, port=self.port, cwd=self.cwd)
+
+
+class Namespace(_Frozen):
+    name: str = ""
+    description: str = ""
+    restricted: bool = False
+    default_channel: str = ""
+    fabfile: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    jobs: dict[str, JobDef] = Field(default_factory=dict)
+    slack: tuple[SlackCommand, ...] = ()
+    remote: RemoteDef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job definition resolved from its type."""
+
+    type: str
+    namespace: Namespace
+    name: str
+    definition: JobDef
+
+
+@dataclass(frozen=True, slots=True)
+class CommandMatch:
+    namespace: Namespace
+    command: SlackCommand
+    args: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class JobConfig:
+    path: Path
+    namespaces: Mapping[str, Namespace]
+
+    def job(self, job_type: str) -> Job | None:
+        namespace_name, _, name = job_type.partition("_")
+        namespace = self.namespaces.get(namespace_name)
+        if namespace is None or name not in namespace.jobs:
+            return None
+        return Job(job_type, namespace, name, namespace.jobs[name])
+
+    def match(self, text: str) -> CommandMatch | None:
+        """Match ``NAMESPACE COMMAND…`` (whitespace already folded) to a command."""
+        namespace_name, _, rest = text.partition(" ")
+        namespace = self.namespaces.get(namespace_name.lower())
+        if namespace is None:
+            return None
+        for command in namespace.slack:
+            if (args := command.match(rest)) is not None:
+                return CommandMatch(namespace, command, args)
+        return None
+
+
+def template_params(template: str) -> frozenset[str]:
+    """The ``{name}`` fields of a ``run_args_template``."""
+    return frozenset(
+        field.split(".")[0].split("[")[0]
+        for _, field, _, _ in string.Formatter().parse(template)
+        if field
+    )
+
+
+def _compile(command: str) -> re.Pattern[str]:
+    parts = []
+    for index, piece in enumerate(_PARAM_RE.split(" ".join(command.split()))):
+        # split() alternates literal text and param names
+        parts.append(f"(?P<{piece}>.+?)" if index % 2 else re.escape(piece))
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+
+
+def load_job_config(path: Path) -> JobConfig:
+    """Read and validate the job configuration; raise ``JobConfigError``."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise JobConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise JobConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    return parse_job_config(raw, path)
+
+
+def parse_job_config(raw: Mapping[str, object], path: Path) -> JobConfig:
+    problems: list[str] = []
+    namespaces: dict[str, Namespace] = {}
+    for name, table in raw.items():
+        where = f"{path}: [{name}]"
+        if not _NAMESPACE_RE.fullmatch(name):
+            problems.append(
+                f"{where}: namespace name must be lowercase letters, digits and "
+                "'-' (no '_')"
+            )
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"{where}: must be a table")
+            continue
+        try:
+            namespace = Namespace.model_validate({**table, "name": name})
+        except ValidationError as exc:
+            problems.extend(_describe(where, table, exc))
+            continue
+        problems.extend(f"{where}: {p}" for p in _check_namespace(namespace))
+        namespaces[name] = namespace
+    if problems:
+        raise JobConfigError(problems)
+    return JobConfig(path=path, namespaces=namespaces)
+
+
+def _describe(where: str, table: dict, exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        if loc and loc[0] == "slack" and len(loc) > 1 and isinstance(loc[1], int):
+            # name a command by its text rather than its position
+            command = table["slack"][loc[1]]
+            text = command.get("command") if isinstance(command, dict) else None
+            loc[1] = f"[{loc[1]}]" + (f" ({text!r})" if text else "")
+        key = ".".join(str(p) for p in loc).replace(".[", "[")
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "literal_error":
+            message = f"invalid value {error['input']!r}: {message.lower()}"
+        lines.append(f"{where}: {key}: {message}")
+    return lines
+
+
+def _check_namespace(namespace: Namespace) -> list[str]:
+    problems = []
+    seen: dict[str, str] = {}
+    for index, command in enumerate(namespace.slack):
+        key = f"slack[{index}] ({command.command!r})"
+        if command.shape in seen:
+            problems.append(f"{key}: command is the same as {seen[command.shape]!r}")
+        seen.setdefault(command.shape, command.command)
+        params = command.params
+        if len(set(params)) != len(params):
+            problems.append(f"{key}: command repeats a [param]")
+        job = namespace.jobs.get(command.job_type)
+        if job is None:
+            problems.append(
+                f"{key}.job_type: job {command.job_type!r} does not exist in "
+                f"[{namespace.name}.jobs]"
+            )
+            continue
+        if command.action == "schedule_job" and set(params) != job.params:
+            problems.append(
+                f"{key}: command params {_show(params)} differ from the "
+                f"template params {_show(job.params)} of job {command.job_type!r}"
+            )
+        elif command.action == "schedule_suppression" and len(params) != 2:
+            problems.append(
+                f"{key}: a schedule_suppression command needs exactly two params "
+                f"(start, then end), found {_show(params)}"
+            )
+        elif command.action.startswith("cancel_") and params:
+            problems.append(f"{key}: a {command.action} command takes no params")
+    return problems
+
+
+def _show(params: object) -> str:
+    names = sorted(params) if isinstance(params, (set, frozenset)) else params
+    return "[" + ", ".join(str(p) for p in names) + "]" if names else "none"

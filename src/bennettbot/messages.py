@@ -1,0 +1,135 @@
+"""The texts the bot says about jobs. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from .jobconfig import Namespace
+from .models import Outcome, RunResult
+
+
+def when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def starting(job_type: str) -> str:
+    return f"Command `{job_type}` about to start"
+
+
+def succeeded(job_type: str) -> str:
+    return f"Command `{job_type}` succeeded"
+
+
+NO_OUTPUT = "No output found"
+
+
+def failed(
+    job_type: str, result: RunResult, host_log_dir: str, log_dir: str, bot_name: str
+) -> str:
+    """The failure report: what happened, where the logs are, how to read them."""
+    if result.outcome is Outcome.TIMED_OUT:
+        what = result.message or "timed out"
+    elif result.outcome is Outcome.FAILED:
+        what = f"failed with exit status {result.exit_status}"
+    elif result.outcome is Outcome.INTERRUPTED:
+        what = "was interrupted: the bot stopped while it was running"
+    else:
+        what = f"could not run: {result.message}" if result.message else "failed"
+    mention = f"@{bot_name} " if bot_name else ""
+    lines = [f"Command `{job_type}` {what}."]
+    if log_dir:
+        lines += [
+            f"Logs are in `{host_log_dir.rstrip('/')}/{log_dir}` on the bot's host.",
+            "Read them here with:",
+            f"`{mention}showlogs tail stdout {log_dir}`",
+            f"`{mention}showlogs tail stderr {log_dir}`",
+        ]
+    return "\n".join(lines)
+
+
+def interrupted(job_type: str) -> str:
+    return (
+        f"Command `{job_type}` was interrupted: the bot stopped while it was "
+        "running. Ask again to run it."
+    )
+
+
+def fabfile_failed(namespace: str, reason: str) -> str:
+    return (
+        f"Could not fetch the fabfile of `{namespace}` ({reason}); "
+        "running the job with the last copy."
+    )
+
+
+def bad_blocks(job_type: str, problem: str) -> str:
+    return (
+        f"Command `{job_type}` succeeded, but its output is not valid Slack "
+        f"blocks ({problem})."
+    )
+
+
+def already_running(job_type: str, running_id: int, bot_name: str) -> str:
+    mention = f"@{bot_name} " if bot_name else ""
+    return (
+        f"A `{job_type}` job (id {running_id}) is already running, so this one "
+        "will start when it has finished. "
+        f"See `{mention}status`, or `{mention}remove job id {running_id}` if "
+        "it is stuck."
+    )
+
+
+def suppressed(job_type: str, until: datetime) -> str:
+    return f"`{job_type}` jobs are suppressed until {when(until)}; it will wait."
+
+
+def job_cancelled(job_type: str, found: bool) -> str:
+    if found:
+        return f"Cancelled the waiting `{job_type}` job."
+    return f"No `{job_type}` job was waiting."
+
+
+def suppression_scheduled(job_type: str, start: datetime, end: datetime) -> str:
+    return f"`{job_type}` jobs are suppressed from {when(start)} to {when(end)}."
+
+
+def suppressions_cancelled(job_type: str, count: int) -> str:
+    if not count:
+        return f"No suppression of `{job_type}` jobs was scheduled."
+    return f"Cancelled {count} suppression(s) of `{job_type}` jobs."
+
+
+BAD_TIMES = (
+    "Sorry, I could not read those times: give them as HH:MM (24-hour, UTC, "
+    "today), the start before the end."
+)
+NOTHING_HAPPENING = "Nothing is happening"
+
+
+def job_removed(job_id: int, job_type: str | None) -> str:
+    if job_type is None:
+        return f"There is no job with id {job_id}."
+    return f"Removed job {job_id} (`{job_type}`) from the queue."
+
+
+def general_help(namespaces: Mapping[str, Namespace], bot_name: str) -> str:
+    mention = f"@{bot_name} " if bot_name else ""
+    lines = ["I know these namespaces:"]
+    for namespace in namespaces.values():
+        mark = " (restricted to team members)" if namespace.restricted else ""
+        about = f": {namespace.description}" if namespace.description else ""
+        lines.append(f"• `{namespace.name}`{mark}{about}")
+    lines += [
+        f"For a namespace's commands: `{mention}NAMESPACE help`.",
+        f"Also: `{mention}status`, `{mention}remove job id N`.",
+    ]
+    return "\n".join(lines)
+
+
+def namespace_help(namespace: Namespace, bot_name: str) -> str:
+    mention = f"@{bot_name} " if bot_name else ""
+    lines = [f"Commands in `{namespace.name}`:"]
+    for command in namespace.slack:
+        about = f": {command.help}" if command.help else ""
+        lines.append(f"• `{mention}{namespace.name} {command.command}`{about}")
+    return "\n".join(lines)

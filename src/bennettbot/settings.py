@@ -1,0 +1,162 @@
+"""Settings from the environment (and a ``.env`` file), built once at start.
+
+Every role validates only what it needs: ``Settings.problems(role)`` lists one
+line per missing or malformed variable. Secret values are ``SecretStr`` and are
+never part of any message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["all", "bot", "dispatcher", "web"]
+ROLES: tuple[Role, ...] = ("all", "bot", "dispatcher", "web")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_JOB_CONFIG = PACKAGE_DIR / "job_config.toml"
+SHIPPED_WORKSPACE = PACKAGE_DIR / "workspace"
+
+# What each role needs set (beyond what has a default).
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "bot": (
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_USERNAME",
+        "SLACK_TECH_SUPPORT_CHANNEL",
+    ),
+    "dispatcher": (
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_USERNAME",
+        "SLACK_LOGS_CHANNEL",
+        "SLACK_TECH_SUPPORT_CHANNEL",
+        "WEBHOOK_ORIGIN",
+        "EBMBOT_WEBHOOK_SECRET",
+    ),
+    "web": (
+        "SLACK_BOT_TOKEN",
+        "GITHUB_WEBHOOK_SECRET",
+        "WEBHOOK_ORIGIN",
+        "EBMBOT_WEBHOOK_SECRET",
+    ),
+}
+_TOKEN_PREFIXES = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+
+
+class SettingsError(Exception):
+    """Settings are missing or malformed; ``problems`` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    """The bot's configuration. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        case_sensitive=True,
+        hide_input_in_errors=True,
+    )
+
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_APP_TOKEN: SecretStr | None = None
+    SLACK_SIGNING_SECRET: SecretStr | None = None
+    SLACK_APP_USERNAME: str = ""
+    SLACK_LOGS_CHANNEL: str = ""
+    SLACK_TECH_SUPPORT_CHANNEL: str = ""
+    GITHUB_WEBHOOK_SECRET: SecretStr | None = None
+    WEBHOOK_ORIGIN: str = ""
+    EBMBOT_WEBHOOK_SECRET: SecretStr | None = None
+    DATA_TEAM_GITHUB_API_TOKEN: SecretStr | None = None
+    GCP_CREDENTIALS_PATH: Path | None = None
+    LOGS_DIR: Path = Path("logs")
+    HOST_LOGS_DIR: str = ""
+    DB_PATH: Path = Path("bennettbot.db")
+    FAB_WORKSPACE_DIR: Path = Path("workspace-data")
+    BOT_CHECK_FILE: Path = Path(".bot_startup_check")
+    SLACK_API_URL: str = "https://slack.com/api/"
+    JOB_CONFIG_PATH: Path = SHIPPED_JOB_CONFIG
+    WORKSPACE_DIR: Path = SHIPPED_WORKSPACE
+    WEB_HOST: str = "0.0.0.0"  # noqa: S104 - the webhook server is public by design
+    WEB_PORT: int = Field(default=9999, ge=1, le=65535)
+    SSH_KEY_PATH: Path = Path("~/.ssh/id_ed25519")
+    SSH_KNOWN_HOSTS: Path = Path("~/.ssh/known_hosts")
+
+    @field_validator("WEBHOOK_ORIGIN", "SLACK_API_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator(
+        "LOGS_DIR",
+        "DB_PATH",
+        "FAB_WORKSPACE_DIR",
+        "BOT_CHECK_FILE",
+        "JOB_CONFIG_PATH",
+        "WORKSPACE_DIR",
+        "SSH_KEY_PATH",
+        "SSH_KNOWN_HOSTS",
+    )
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @property
+    def host_logs_dir(self) -> str:
+        return self.HOST_LOGS_DIR or str(self.LOGS_DIR)
+
+    @property
+    def slack_api_url(self) -> str:
+        return self.SLACK_API_URL.rstrip("/") + "/"
+
+    def problems(self, role: Role) -> list[str]:
+        """One line per variable that ``role`` needs but is missing or malformed."""
+        roles = ("bot", "dispatcher", "web") if role == "all" else (role,)
+        needed = dict.fromkeys(name for r in roles for name in _REQUIRED[r])
+        found = []
+        for name in needed:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if not value:
+                found.append(f"{name}: not set (needed by the {_who(name, roles)})")
+            elif name in _TOKEN_PREFIXES and not value.startswith(
+                _TOKEN_PREFIXES[name]
+            ):
+                found.append(f"{name}: should start with {_TOKEN_PREFIXES[name]}")
+        return found
+
+
+def _who(name: str, roles: tuple[str, ...]) -> str:
+    users = [r for r in roles if name in _REQUIRED[r]]
+    return " and ".join(users) + (" role" if len(users) == 1 else " roles")
+
+
+def load_settings(role: Role | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment; raise ``SettingsError`` on problems.
+
+    With ``role``, also check that everything that role needs is set.
+    """
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(
+            [
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors()
+            ]
+        ) from None
+    if role is not None and (problems := settings.problems(role)):
+        raise SettingsError(problems)
+    return settings

@@ -1,0 +1,437 @@
+"""The persistent queue, suppressions and run history, in SQLite via aiosqlite.
+
+Invariants, enforced by the schema rather than by checks in Python:
+
+- at most one *waiting* job per type (scheduling again updates that job);
+- at most one *running* job per type (a second request waits behind it).
+
+Reservation is one ``UPDATE … RETURNING`` statement, so it is atomic even when
+several processes share the file (WAL mode, busy timeout). Within a process
+one connection is shared, and multi-statement transactions hold a lock so that
+no other coroutine's statement can slip into them. Times are stored as integer
+microseconds since the epoch (UTC) and compared as numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosqlite
+
+from .models import Outcome, QueuedJob, Requester, ScheduleResult, Suppression
+
+# Each entry upgrades the schema by one version (PRAGMA user_version).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        args TEXT NOT NULL DEFAULT '{}',
+        requester TEXT NOT NULL DEFAULT '',
+        channel TEXT NOT NULL DEFAULT '',
+        thread_ts TEXT NOT NULL DEFAULT '',
+        is_im INTEGER NOT NULL DEFAULT 0,
+        start_after INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'running')),
+        started_at INTEGER,
+        updates INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX jobs_one_waiting_per_type ON jobs (type)
+        WHERE state = 'waiting';
+    CREATE UNIQUE INDEX jobs_one_running_per_type ON jobs (type)
+        WHERE state = 'running';
+    CREATE INDEX jobs_by_start ON jobs (state, start_after);
+    CREATE TABLE suppressions (
+        id INTEGER PRIMARY KEY,
+        job_type TEXT NOT NULL,
+        start_at INTEGER NOT NULL,
+        end_at INTEGER NOT NULL CHECK (end_at > start_at)
+    );
+    CREATE INDEX suppressions_by_type ON suppressions (job_type, end_at);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        args TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        exit_status INTEGER,
+        log_dir TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL DEFAULT 'running',
+        message TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX runs_by_job ON runs (job_id);
+    CREATE INDEX runs_running ON runs (outcome) WHERE outcome = 'running';
+    """,
+)
+
+_JOB_COLUMNS = (
+    "id, type, args, requester, channel, thread_ts, is_im, start_after, started_at"
+)
+
+
+def to_db(when: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch."""
+    if when.tzinfo is None:
+        raise ValueError("naive datetime: every stored time must be UTC-aware")
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_db(value: int) -> datetime:
+    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(
+        microsecond=value % 1_000_000
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Params = Sequence[object] | Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One row of run history."""
+
+    id: int
+    job_id: int
+    type: str
+    args: Mapping[str, str]
+    requester: Requester
+    started_at: datetime
+    ended_at: datetime | None
+    exit_status: int | None
+    log_dir: str
+    outcome: Outcome
+    message: str
+
+
+class Store:
+    """Owns the process's single database connection."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Store:
+        """Open (creating and migrating as needed) the database at ``path``."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection.row_factory = aiosqlite.Row
+        store = cls(connection)
+        try:
+            await store._configure()
+            await store._migrate()
+        except BaseException:
+            await connection.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._db.close()
+
+    async def _configure(self) -> None:
+        await self._db.execute("PRAGMA busy_timeout = 10000")
+        await self._db.execute("PRAGMA journal_mode = WAL")
+        await self._db.execute("PRAGMA synchronous = NORMAL")
+
+    async def _migrate(self) -> None:
+        async with self._transaction():
+            version = await self._scalar("PRAGMA user_version")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in _statements(script):
+                    await self._db.execute(statement)
+                await self._db.execute(f"PRAGMA user_version = {number:d}")
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """A write transaction that no other coroutine's statement can join."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _scalar(self, sql: str, params: Params = ()) -> int:
+        async with self._db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row and row[0] is not None else 0
+
+    async def _rows(self, sql: str, params: Params = ()) -> list:
+        async with self._lock, self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def schema_version(self) -> int:
+        async with self._lock:
+            return await self._scalar("PRAGMA user_version")
+
+    # -- the queue ---------------------------------------------------------
+
+    async def schedule_job(
+        self,
+        job_type: str,
+        args: Mapping[str, str],
+        requester: Requester,
+        start_after: datetime,
+    ) -> ScheduleResult:
+        """Queue a job, or update the waiting job of its type (only one waits)."""
+        start = to_db(start_after)
+        async with self._transaction():
+            async with self._db.execute(
+                """
+                INSERT INTO jobs (type, args, requester, channel, thread_ts, is_im,
+                                  start_after)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (type) WHERE state = 'waiting' DO UPDATE SET
+                    args = excluded.args, requester = excluded.requester,
+                    channel = excluded.channel, thread_ts = excluded.thread_ts,
+                    is_im = excluded.is_im, start_after = excluded.start_after,
+                    updates = updates + 1
+                RETURNING id, updates
+                """,
+                (
+                    job_type,
+                    json.dumps(dict(args), sort_keys=True),
+                    requester.user,
+                    requester.channel,
+                    requester.thread_ts,
+                    int(requester.is_im),
+                    start,
+                ),
+            ) as cursor:
+                job_id, updates = await cursor.fetchone()
+            running = await self._scalar(
+                "SELECT id FROM jobs WHERE type = ? AND state = 'running'", (job_type,)
+            )
+            suppressed_until = await self._scalar(
+                """SELECT MAX(end_at) FROM suppressions
+                   WHERE job_type = ? AND start_at <= ? AND end_at > ?""",
+                (job_type, start, start),
+            )
+        return ScheduleResult(
+            job_id=job_id,
+            updated=updates > 0,
+            running_job_id=running or None,
+            start_after=start_after,
+            suppressed_until=from_db(suppressed_until) if suppressed_until else None,
+        )
+
+    async def cancel_job(self, job_type: str) -> int | None:
+        """Remove the waiting job of ``job_type``; its id, or None if none waited."""
+        rows = await self._rows(
+            "DELETE FROM jobs WHERE type = ? AND state = 'waiting' RETURNING id",
+            (job_type,),
+        )
+        return rows[0][0] if rows else None
+
+    async def remove_job(self, job_id: int) -> QueuedJob | None:
+        """Remove job ``job_id`` whatever its state (unsticks its type)."""
+        rows = await self._rows(
+            f"DELETE FROM jobs WHERE id = ? RETURNING {_JOB_COLUMNS}", (job_id,)
+        )
+        return _job(rows[0]) if rows else None
+
+    async def reserve_due(self, now: datetime) -> list[QueuedJob]:
+        """Atomically mark every startable job running and return them.
+
+        A job is startable when it is due, no job of its type is running and
+        no suppression of its type covers ``now``.
+        """
+        at = to_db(now)
+        rows = await self._rows(
+            f"""
+            UPDATE jobs SET state = 'running', started_at = :now
+            WHERE state = 'waiting' AND start_after <= :now
+              AND NOT EXISTS (SELECT 1 FROM jobs AS r
+                              WHERE r.type = jobs.type AND r.state = 'running')
+              AND NOT EXISTS (SELECT 1 FROM suppressions AS s
+                              WHERE s.job_type = jobs.type
+                                AND s.start_at <= :now AND s.end_at > :now)
+            RETURNING {_JOB_COLUMNS}
+            """,
+            {"now": at},
+        )
+        return sorted((_job(row) for row in rows), key=lambda j: j.id)
+
+    async def next_wakeup(self, now: datetime) -> datetime | None:
+        """When a waiting, unblocked job may next become startable."""
+        async with self._lock:
+            value = await self._scalar(
+                """
+                SELECT MIN(CASE WHEN j.start_after > :now THEN j.start_after ELSE
+                    (SELECT MIN(s.end_at) FROM suppressions AS s
+                     WHERE s.job_type = j.type
+                       AND s.start_at <= :now AND s.end_at > :now) END)
+                FROM jobs AS j
+                WHERE j.state = 'waiting'
+                  AND NOT EXISTS (SELECT 1 FROM jobs AS r
+                                  WHERE r.type = j.type AND r.state = 'running')
+                """,
+                {"now": to_db(now)},
+            )
+        return from_db(value) if value else None
+
+    async def list_jobs(self) -> list[QueuedJob]:
+        """Running jobs first (by start), then waiting jobs (by start time)."""
+        rows = await self._rows(
+            f"""SELECT {_JOB_COLUMNS} FROM jobs
+                ORDER BY state = 'waiting', COALESCE(started_at, start_after), id"""
+        )
+        return [_job(row) for row in rows]
+
+    # -- suppressions ------------------------------------------------------
+
+    async def schedule_suppression(
+        self, job_type: str, start_at: datetime, end_at: datetime
+    ) -> int:
+        if end_at <= start_at:
+            raise ValueError("a suppression must end after it starts")
+        rows = await self._rows(
+            """INSERT INTO suppressions (job_type, start_at, end_at)
+               VALUES (?, ?, ?) RETURNING id""",
+            (job_type, to_db(start_at), to_db(end_at)),
+        )
+        return rows[0][0]
+
+    async def cancel_suppressions(self, job_type: str) -> int:
+        rows = await self._rows(
+            "DELETE FROM suppressions WHERE job_type = ? RETURNING id", (job_type,)
+        )
+        return len(rows)
+
+    async def list_suppressions(self, now: datetime) -> list[Suppression]:
+        """Active and scheduled suppressions; expired ones are deleted."""
+        at = to_db(now)
+        async with self._transaction():
+            await self._db.execute("DELETE FROM suppressions WHERE end_at <= ?", (at,))
+            async with self._db.execute(
+                """SELECT id, job_type, start_at, end_at FROM suppressions
+                   ORDER BY start_at, id"""
+            ) as cursor:
+                rows = await cursor.fetchall()
+        return [
+            Suppression(row[0], row[1], from_db(row[2]), from_db(row[3]))
+            for row in rows
+        ]
+
+    # -- run history -------------------------------------------------------
+
+    async def start_run(self, job: QueuedJob, log_dir: str) -> int:
+        """Record that ``job`` (already reserved) has started; the run's id."""
+        assert job.started_at is not None, "reserve the job before starting it"
+        rows = await self._rows(
+            """INSERT INTO runs (job_id, type, args, requester, channel, thread_ts,
+                                 started_at, log_dir)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            (
+                job.id,
+                job.type,
+                json.dumps(dict(job.args), sort_keys=True),
+                job.requester.user,
+                job.requester.channel,
+                job.requester.thread_ts,
+                to_db(job.started_at),
+                log_dir,
+            ),
+        )
+        return rows[0][0]
+
+    async def finish_run(
+        self,
+        run_id: int,
+        job_id: int,
+        ended_at: datetime,
+        outcome: Outcome,
+        exit_status: int | None = None,
+        message: str = "",
+    ) -> None:
+        """Record how a run ended and take its job off the queue."""
+        async with self._transaction():
+            await self._db.execute(
+                """UPDATE runs SET ended_at = ?, outcome = ?, exit_status = ?,
+                                   message = ?
+                   WHERE id = ?""",
+                (to_db(ended_at), outcome.value, exit_status, message, run_id),
+            )
+            await self._db.execute(
+                "DELETE FROM jobs WHERE id = ? AND state = 'running'", (job_id,)
+            )
+
+    async def recover_interrupted(self, now: datetime) -> list[QueuedJob]:
+        """Unblock types left running by a process that died; their jobs.
+
+        Their runs are recorded as interrupted. Call once, when the
+        dispatcher starts, before it reserves anything.
+        """
+        at = to_db(now)
+        async with self._transaction():
+            async with self._db.execute(
+                f"DELETE FROM jobs WHERE state = 'running' RETURNING {_JOB_COLUMNS}"
+            ) as cursor:
+                rows = await cursor.fetchall()
+            await self._db.execute(
+                """UPDATE runs SET outcome = 'interrupted', ended_at = ?,
+                       message = 'the bot stopped while this job was running'
+                   WHERE outcome = 'running'""",
+                (at,),
+            )
+        return [_job(row) for row in rows]
+
+    async def runs(self, limit: int = 50) -> list[RunRecord]:
+        """The most recent runs, newest first."""
+        rows = await self._rows(
+            """SELECT id, job_id, type, args, requester, channel, thread_ts,
+                      started_at, ended_at, exit_status, log_dir, outcome, message
+               FROM runs ORDER BY id DESC LIMIT ?""",
+            (limit,),
+        )
+        return [
+            RunRecord(
+                id=row[0],
+                job_id=row[1],
+                type=row[2],
+                args=json.loads(row[3]),
+                requester=Requester(user=row[4], channel=row[5], thread_ts=row[6]),
+                started_at=from_db(row[7]),
+                ended_at=from_db(row[8]) if row[8] is not None else None,
+                exit_status=row[9],
+                log_dir=row[10],
+                outcome=Outcome(row[11]),
+                message=row[12],
+            )
+            for row in rows
+        ]
+
+
+def _job(row: aiosqlite.Row) -> QueuedJob:
+    return QueuedJob(
+        id=row["id"],
+        type=row["type"],
+        args=json.loads(row["args"]),
+        requester=Requester(
+            user=row["requester"],
+            channel=row["channel"],
+            thread_ts=row["thread_ts"],
+            is_im=bool(row["is_im"]),
+        ),
+        start_after=from_db(row["start_after"]),
+        started_at=from_db(row["started_at"]) if row["started_at"] else None,
+    )
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

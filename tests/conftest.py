@@ -1,0 +1,91 @@
+"""Shared fixtures: a fake clock, a database per test, a wired dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bennettbot.dispatcher import Dispatcher, Folders
+from bennettbot.jobconfig import JobConfig, parse_job_config
+from bennettbot.models import FakeClock, Requester
+from bennettbot.notifier import RecordingNotifier
+from bennettbot.runners import LocalRunner
+from bennettbot.scheduler import Scheduler
+from bennettbot.settings import SHIPPED_WORKSPACE
+from bennettbot.store import Store
+
+ALICE = Requester(user="U1", channel="C1", thread_ts="1700000000.000100")
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait for a condition that nothing signals (a file, another process)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+def job_config(toml: str, path: str = "test-config.toml") -> JobConfig:
+    return parse_job_config(tomllib.loads(toml), Path(path))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "bot.db")
+    yield opened
+    await opened.close()
+
+
+@dataclass
+class Rig:
+    """A dispatcher with its store, scheduler, notifier and folders."""
+
+    store: Store
+    dispatcher: Dispatcher
+    scheduler: Scheduler
+    notifier: RecordingNotifier
+    clock: FakeClock
+    folders: Folders
+
+
+def make_rig(
+    store: Store,
+    clock: FakeClock,
+    tmp_path: Path,
+    config: JobConfig,
+    **dispatcher_options: object,
+) -> Rig:
+    notifier = RecordingNotifier()
+    folders = Folders(
+        logs=tmp_path / "logs",
+        host_logs="/host/logs",
+        workspace=tmp_path / "workspace",
+        fab_workspace=tmp_path / "workspace-data",
+    )
+    folders.workspace.mkdir(exist_ok=True)
+    dispatcher = Dispatcher(
+        store,
+        config,
+        notifier,
+        clock,
+        folders,
+        local_runner=LocalRunner(),
+        bot_name="bennettbot",
+        **dispatcher_options,  # type: ignore[arg-type]
+    )
+    scheduler = Scheduler(store, config, clock, dispatcher.wake, "bennettbot")
+    return Rig(store, dispatcher, scheduler, notifier, clock, folders)
+
+
+@pytest.fixture
+def shipped_workspace() -> Path:
+    return SHIPPED_WORKSPACE

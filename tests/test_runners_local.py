@@ -1,0 +1,182 @@
+"""LocalRunner: shell commands on this machine, output streamed to log files."""
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+from sshservers import fifo, read_line, wait_for_exit
+
+from bennettbot.models import Outcome, RunSpec
+from bennettbot.runners import LocalRunner
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
+def spec_for(
+    tmp_path: Path, command: str, *, cwd: Path | None = None, **kwargs: object
+) -> RunSpec:
+    return RunSpec(
+        run_id=1,
+        job_type="test_job",
+        command=command,
+        cwd=cwd or tmp_path / "work",
+        log_dir=tmp_path / "logs" / "test_job" / "20260105-090000",
+        timeout_seconds=kwargs.pop("timeout_seconds", 30),
+        **kwargs,
+    )
+
+
+async def test_stdout_and_stderr_go_to_separate_log_files(tmp_path, work):
+    spec = spec_for(tmp_path, "echo out; echo err >&2; echo more out")
+
+    result = await LocalRunner().run(spec)
+
+    assert result.outcome == Outcome.SUCCEEDED
+    assert result.exit_status == 0
+    assert spec.stdout_path.read_text() == "out\nmore out\n"
+    assert spec.stderr_path.read_text() == "err\n"
+
+
+async def test_non_zero_exit_status_fails(tmp_path, work):
+    result = await LocalRunner().run(spec_for(tmp_path, "exit 3"))
+
+    assert result.outcome == Outcome.FAILED
+    assert result.exit_status == 3
+    assert result.message == "exited with status 3"
+
+
+async def test_death_by_signal_keeps_negative_status(tmp_path, work):
+    result = await LocalRunner().run(spec_for(tmp_path, "kill -TERM $$"))
+
+    assert result.outcome == Outcome.FAILED
+    assert result.exit_status == -15
+    assert result.message == "killed by SIGTERM"
+
+
+async def test_output_lands_in_the_log_while_the_job_runs(tmp_path, work):
+    spec = spec_for(tmp_path, f"echo started; echo ready > {tmp_path}/ready; sleep 30")
+    async with fifo(tmp_path / "ready") as ready:
+        task = asyncio.create_task(LocalRunner().run(spec))
+        try:
+            assert await read_line(ready) == "ready\n"
+            assert spec.stdout_path.read_text() == "started\n"
+            assert not task.done()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_timeout_kills_the_process_group(tmp_path, work):
+    # The shell waits for a background child: both must go.
+    spec = spec_for(
+        tmp_path,
+        f'sleep 30 & echo "$$ $!" > {tmp_path}/pids; wait',
+        timeout_seconds=2.0,
+    )
+    async with fifo(tmp_path / "pids") as pids:
+        started = time.monotonic()
+        task = asyncio.create_task(LocalRunner().run(spec))
+        shell, child = map(int, (await read_line(pids)).split())
+        result = await task
+
+    assert result.outcome == Outcome.TIMED_OUT
+    assert result.message == "timed out after 2 s"
+    assert time.monotonic() - started < 15
+    assert await wait_for_exit(shell)
+    assert await wait_for_exit(child)
+    assert "timed out after 2 s" in spec.stderr_path.read_text()
+
+
+async def test_fractional_timeout_is_reported_as_given(tmp_path, work):
+    result = await LocalRunner().run(
+        spec_for(tmp_path, "sleep 30", timeout_seconds=0.25)
+    )
+
+    assert result.outcome == Outcome.TIMED_OUT
+    assert result.message == "timed out after 0.25 s"
+
+
+async def test_cancellation_kills_the_process_group_and_propagates(tmp_path, work):
+    spec = spec_for(tmp_path, f'sleep 30 & echo "$$ $!" > {tmp_path}/pids; wait')
+    async with fifo(tmp_path / "pids") as pids:
+        task = asyncio.create_task(LocalRunner().run(spec))
+        shell, child = map(int, (await read_line(pids)).split())
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    assert await wait_for_exit(shell)
+    assert await wait_for_exit(child)
+
+
+async def test_environment_is_ours_plus_the_specs(tmp_path, work, monkeypatch):
+    monkeypatch.setenv("BENNETTBOT_TEST_INHERITED", "from the bot")
+    spec = spec_for(
+        tmp_path,
+        "env",
+        env={
+            "EBMBOT_CALLBACK_URL": "http://localhost:9999/callback/?token=x y",
+            "PYTHONPATH": "/opt/bennettbot/workspace",
+        },
+    )
+
+    result = await LocalRunner().run(spec)
+
+    assert result.outcome == Outcome.SUCCEEDED
+    lines = spec.stdout_path.read_text().splitlines()
+    assert "BENNETTBOT_TEST_INHERITED=from the bot" in lines
+    assert "EBMBOT_CALLBACK_URL=http://localhost:9999/callback/?token=x y" in lines
+    assert "PYTHONPATH=/opt/bennettbot/workspace" in lines
+    assert "BENNETTBOT_TEST_INHERITED" in os.environ  # ours is untouched
+
+
+async def test_runs_in_the_given_folder(tmp_path, work):
+    spec = spec_for(tmp_path, "pwd")
+
+    await LocalRunner().run(spec)
+
+    assert Path(spec.stdout_path.read_text().strip()).resolve() == work.resolve()
+
+
+async def test_missing_folder_is_an_error_not_an_exception(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    spec = spec_for(tmp_path, "echo hi", cwd=missing)
+
+    result = await LocalRunner().run(spec)
+
+    assert result.outcome == Outcome.ERROR
+    assert result.message == f"cannot run the job: folder {missing} does not exist"
+    assert result.message in spec.stderr_path.read_text()
+
+
+async def test_unwritable_log_folder_is_an_error(tmp_path, work):
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the log folder should be")
+
+    result = await LocalRunner().run(spec_for(tmp_path, "echo hi"))
+
+    assert result.outcome == Outcome.ERROR
+    assert result.message.startswith(f"cannot write logs to {tmp_path}")
+
+
+async def test_log_folder_is_created_with_parents(tmp_path, work):
+    spec = spec_for(tmp_path, "true")
+    assert not spec.log_dir.parent.exists()
+
+    await LocalRunner().run(spec)
+
+    assert spec.stdout_path.read_bytes() == b""
+    assert spec.stderr_path.read_bytes() == b""
+
+
+async def test_close_is_harmless(tmp_path, work):
+    runner = LocalRunner()
+    await runner.close()
+    assert (await runner.run(spec_for(tmp_path, "true"))).outcome == Outcome.SUCCEEDED
