@@ -11,8 +11,9 @@ Two servers a runner can connect to on 127.0.0.1:
 - :class:`OpenSSHServer`: a real ``sshd`` with its own config, host key and
   authorized keys in a temporary folder, running as the current user.
 
-Keys are generated once per session (:func:`ssh_keys`). Import the fixtures
-you use into the test module: ``from sshservers import ssh_keys, ssh_server``.
+Keys are generated once per session (fixture ``ssh_keys``). Import the
+fixtures a test module uses, by their function names, into the module:
+``from sshservers import ssh_keys_fixture, ssh_server_fixture  # noqa: F401``.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def write_known_hosts(path: Path, port: int, key: asyncssh.SSHKey) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SSHKeys:
+@pytest.fixture(name="ssh_keys", scope="session")
+def ssh_keys_fixture(tmp_path_factory: pytest.TempPathFactory) -> SSHKeys:
     folder = tmp_path_factory.mktemp("ssh-keys")
     client = asyncssh.generate_private_key("ssh-ed25519")
     authorized = folder / "authorized_keys"
@@ -292,8 +293,8 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-@pytest.fixture
-async def ssh_server(
+@pytest.fixture(name="ssh_server")
+async def ssh_server_fixture(
     ssh_keys: SSHKeys, tmp_path: Path
 ) -> AsyncIterator[InProcessSSHServer]:
     server = InProcessSSHServer(ssh_keys, tmp_path / "known_hosts")
@@ -439,8 +440,8 @@ LogLevel VERBOSE
         self._reader.join(timeout=WAIT_SECONDS)
 
 
-@pytest.fixture(scope="session")
-def sshd(
+@pytest.fixture(name="sshd", scope="session")
+def sshd_fixture(
     ssh_keys: SSHKeys, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OpenSSHServer]:
     path = find_sshd()

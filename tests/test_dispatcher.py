@@ -169,7 +169,11 @@ async def test_fabfile_is_fetched_before_the_run_and_failure_keeps_last_copy(
 ):
     async with aiohttp.ClientSession() as session:
         rig = make_rig(
-            store, clock, tmp_path, CONFIG, fetch_fabfile=partial(fetch_fabfile, session)
+            store,
+            clock,
+            tmp_path,
+            CONFIG,
+            fetch_fabfile=partial(fetch_fabfile, session),
         )
         with aioresponses() as mocked:
             url = "https://example.org/fabfile.py"
@@ -257,9 +261,7 @@ async def test_run_loop_sleeps_until_the_due_time(store, tmp_path):
     await loop_task
 
 
-async def test_a_job_queued_by_another_process_starts_within_a_second(
-    store, tmp_path
-):
+async def test_a_job_queued_by_another_process_starts_within_a_second(store, tmp_path):
     from bennettbot.models import SystemClock
 
     rig = make_rig(store, SystemClock(), tmp_path, CONFIG)  # polls every second

@@ -1,6 +1,5 @@
 """The job configuration file: loading, validation messages, command matching."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -211,11 +210,8 @@ def test_negative_delay_is_invalid(tmp_path):
     assert "[ns]: slack[0] ('go').delay_seconds: " in line
 
 
-# Known bugs in src/bennettbot/jobconfig.py (see the report): each of these
-# should be a JobConfigError naming file, namespace and key.
-@pytest.mark.xfail(
-    raises=re.error, reason="bug: a repeated [param] raises re.error, not a problem"
-)
+# Mistakes that once escaped as crashes or were ignored: each must be a
+# JobConfigError naming file, namespace and key.
 def test_repeated_param_is_a_problem(tmp_path):
     raw = {
         "ns": {
@@ -229,9 +225,6 @@ def test_repeated_param_is_a_problem(tmp_path):
         parse_job_config(raw, tmp_path / "jobs.toml")
 
 
-@pytest.mark.xfail(
-    raises=ValueError, reason="bug: an unbalanced '}' raises ValueError, not a problem"
-)
 def test_malformed_template_is_a_problem(tmp_path):
     raw = {
         "ns": {
@@ -243,7 +236,6 @@ def test_malformed_template_is_a_problem(tmp_path):
         parse_job_config(raw, tmp_path / "jobs.toml")
 
 
-@pytest.mark.xfail(reason="bug: a 'name' key in a namespace is silently ignored")
 def test_name_key_in_a_namespace_is_unknown(tmp_path):
     with pytest.raises(JobConfigError, match=r"\[ns\]: name: unknown key"):
         parse_job_config({"ns": {"name": "other"}}, tmp_path / "jobs.toml")
@@ -490,3 +482,22 @@ def make_command(command: str) -> SlackCommand:
 )
 def test_slack_command_match(command, text, args):
     assert make_command(command).match(text) == args
+
+
+def test_adjacent_params_are_a_problem(tmp_path):
+    raw = {
+        "ns": {
+            "jobs": {"j": {"run_args_template": "echo {x} {y}"}},
+            "slack": [
+                {"command": "go [x][y]", "action": "schedule_job", "job_type": "j"}
+            ],
+        }
+    }
+    with pytest.raises(JobConfigError, match=r"literal text between them"):
+        parse_job_config(raw, tmp_path / "jobs.toml")
+
+
+def test_positional_template_fields_are_a_problem(tmp_path):
+    raw = {"ns": {"jobs": {"j": {"run_args_template": "echo {}"}}}}
+    with pytest.raises(JobConfigError, match=r"jobs\.j\.run_args_template"):
+        parse_job_config(raw, tmp_path / "jobs.toml")

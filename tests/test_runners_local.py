@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sshservers import fifo, read_line, wait_for_exit
 
 from bennettbot.models import Outcome, RunSpec
 from bennettbot.runners import LocalRunner
+from sshservers import fifo, read_line, wait_for_exit
 
 
 @pytest.fixture

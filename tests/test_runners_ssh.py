@@ -5,6 +5,8 @@ command did to the filesystem and whether its processes are gone.
 """
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -12,6 +14,10 @@ from pathlib import Path
 
 import pytest
 import structlog
+
+from bennettbot.models import Outcome, Remote, RunResult, RunSpec
+from bennettbot.runners import SSHRunner
+from bennettbot.runners.ssh import remote_command
 from sshservers import (  # noqa: F401 (fixtures)
     HOST,
     InProcessSSHServer,
@@ -19,16 +25,12 @@ from sshservers import (  # noqa: F401 (fixtures)
     SSHKeys,
     fifo,
     read_line,
-    ssh_keys,
-    ssh_server,
-    sshd,
+    ssh_keys_fixture,
+    ssh_server_fixture,
+    sshd_fixture,
     wait_for_exit,
     write_known_hosts,
 )
-
-from bennettbot.models import Outcome, Remote, RunResult, RunSpec
-from bennettbot.runners import SSHRunner
-from bennettbot.runners.ssh import remote_command
 
 PIDS_THEN_WAIT = 'sleep 30 & echo "$$ $!" > {fifo}; wait'
 
@@ -244,9 +246,7 @@ async def test_cancellation_kills_the_remote_command(tmp_path, ssh_server, runne
     assert await wait_for_exit(child)
 
 
-async def test_output_lands_in_the_log_while_the_job_runs(
-    tmp_path, ssh_server, runner
-):
+async def test_output_lands_in_the_log_while_the_job_runs(tmp_path, ssh_server, runner):
     spec = spec_for(
         tmp_path,
         ssh_server.port,
@@ -362,7 +362,9 @@ def test_remote_command_quotes_folder_and_values():
 
 
 def test_remote_command_home_folder():
-    assert remote_command("~/app dir", {}, "ls") == "cd \"$HOME\"/'app dir' || exit 1; ls"
+    assert (
+        remote_command("~/app dir", {}, "ls") == "cd \"$HOME\"/'app dir' || exit 1; ls"
+    )
     assert remote_command("~", {}, "ls") == 'cd "$HOME" || exit 1; ls'
 
 
@@ -387,6 +389,24 @@ async def sshd_runner(
 
 def sshd_spec(tmp_path: Path, sshd: OpenSSHServer, command: str, **kwargs) -> RunSpec:
     return spec_for(tmp_path, sshd.port, command, user=sshd.user, **kwargs)
+
+
+async def assert_killed(sshd: OpenSSHServer, shell: int, child: int) -> None:
+    """Check that the runner's KILL reached the remote command's process group.
+
+    OpenSSH refuses "signal" requests in root sessions (they have no post-auth
+    privilege separation) and leaves a command running when its channel
+    closes. Logged in as root, check that the runner asked, then clean up.
+    """
+    if sshd.user == "root":
+        asked = await asyncio.to_thread(
+            sshd.wait_for_log,
+            lambda lines: any("session_signal_req" in line for line in lines),
+        )
+        os.killpg(shell, signal.SIGKILL)
+        assert asked, "the runner sent no signal request"
+    assert await wait_for_exit(shell)
+    assert await wait_for_exit(child)
 
 
 async def test_sshd_output_and_exit_status(tmp_path, sshd, sshd_runner):
@@ -471,8 +491,7 @@ async def test_sshd_timeout_kills_the_remote_command(tmp_path, sshd, sshd_runner
 
     assert result == RunResult(Outcome.TIMED_OUT, message="timed out after 2 s")
     assert time.monotonic() - started < 15
-    assert await wait_for_exit(shell)
-    assert await wait_for_exit(child)
+    await assert_killed(sshd, shell, child)
 
 
 async def test_sshd_cancellation_kills_the_remote_command(tmp_path, sshd, sshd_runner):
@@ -484,8 +503,7 @@ async def test_sshd_cancellation_kills_the_remote_command(tmp_path, sshd, sshd_r
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    assert await wait_for_exit(shell)
-    assert await wait_for_exit(child)
+    await assert_killed(sshd, shell, child)
 
 
 async def test_sshd_dropped_connection_is_reopened(tmp_path, sshd, sshd_runner):

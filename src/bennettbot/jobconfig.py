@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from .models import Remote
 
@@ -46,6 +53,21 @@ class JobDef(_Frozen):
     report_success: bool = True
     timeout_seconds: Annotated[float, Field(gt=0)] = 3600
 
+    @field_validator("run_args_template")
+    @classmethod
+    def _fields_are_named(cls, template: str) -> str:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(template)]
+        except ValueError as exc:
+            raise ValueError(f"not a valid template ({exc})") from None
+        for name in fields:
+            if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(
+                    f"{{{name}}} is not a plain named field like {{name}}"
+                    " (use doubled braces for literal ones)"
+                )
+        return template
+
     @property
     def params(self) -> frozenset[str]:
         return template_params(self.run_args_template)
@@ -58,6 +80,16 @@ class SlackCommand(_Frozen):
     job_type: Annotated[str, Field(min_length=1)]
     delay_seconds: Annotated[float, Field(ge=0)] = 0
     _pattern: re.Pattern[str] = PrivateAttr()
+
+    @field_validator("command")
+    @classmethod
+    def _params_are_distinct_and_separated(cls, command: str) -> str:
+        params = _PARAM_RE.findall(command)
+        if len(set(params)) != len(params):
+            raise ValueError("command repeats a [param]")
+        if "][" in command:
+            raise ValueError("two [params] need literal text between them")
+        return command
 
     def model_post_init(self, context: object, /) -> None:
         self._pattern = _compile(self.command)
@@ -180,6 +212,9 @@ def parse_job_config(raw: Mapping[str, object], path: Path) -> JobConfig:
         if not isinstance(table, dict):
             problems.append(f"{where}: must be a table")
             continue
+        if "name" in table:
+            problems.append(f"{where}: name: unknown key")
+            continue
         try:
             namespace = Namespace.model_validate({**table, "name": name})
         except ValidationError as exc:
@@ -220,8 +255,6 @@ def _check_namespace(namespace: Namespace) -> list[str]:
             problems.append(f"{key}: command is the same as {seen[command.shape]!r}")
         seen.setdefault(command.shape, command.command)
         params = command.params
-        if len(set(params)) != len(params):
-            problems.append(f"{key}: command repeats a [param]")
         job = namespace.jobs.get(command.job_type)
         if job is None:
             problems.append(

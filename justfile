@@ -1,0 +1,36 @@
+# Developer recipes; each one works on a fresh clone (the scripts make the venv).
+
+venv := ".venv/bin"
+
+# run the test suite (extra arguments go to pytest)
+test *args:
+    scripts/test {{args}}
+
+# lint and check formatting
+check:
+    scripts/setup >/dev/null
+    {{venv}}/ruff check .
+    {{venv}}/ruff format --check .
+
+# fix lint and formatting where ruff can
+fix:
+    {{venv}}/ruff check --fix .
+    {{venv}}/ruff format .
+
+# run the bot (the local demo when no Slack tokens are set)
+run *args:
+    scripts/run {{args}}
+
+# validate settings and the job configuration
+config-check role="all":
+    scripts/run --role {{role}} check
+
+# run the benchmarks and print figures (--quick for a smoke run)
+bench *args:
+    scripts/setup >/dev/null
+    {{venv}}/python -m bench {{args}}
+
+# refresh the lock file from the current virtual environment
+lock:
+    {{venv}}/pip freeze --exclude-editable | grep -vi '^bennettbot' | \
+        sed '1i # Exact versions that CI and the Docker image install (pip -c requirements.lock).\n# Regenerate: just lock' > requirements.lock

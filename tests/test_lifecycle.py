@@ -1,0 +1,162 @@
+"""The real CLI as a process: roles start, stop cleanly on signals, refuse bad
+settings; the demo answers at its prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import wait_until
+
+from bennettbot.settings import Settings
+
+DISPATCHER_ENV = {
+    "SLACK_BOT_TOKEN": "xoxb-not-a-real-token",
+    "SLACK_APP_USERNAME": "bennettbot",
+    "SLACK_LOGS_CHANNEL": "#logs",
+    "SLACK_TECH_SUPPORT_CHANNEL": "#tech-support",
+    "WEBHOOK_ORIGIN": "http://127.0.0.1:9999",
+    "EBMBOT_WEBHOOK_SECRET": "callback-secret-value",
+}
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in Settings.model_fields}
+    env |= {
+        "DB_PATH": str(tmp_path / "bot.db"),
+        "LOGS_DIR": str(tmp_path / "logs"),
+        "FAB_WORKSPACE_DIR": str(tmp_path / "fab"),
+    }
+    return env | extra
+
+
+async def start(tmp_path: Path, *args: str, env: dict[str, str]):
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bennettbot",
+        *args,
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_dispatcher_role_runs_queued_jobs_and_stops_cleanly(tmp_path, signum):
+    from bennettbot.models import Requester, SystemClock
+    from bennettbot.store import Store
+
+    env = clean_env(tmp_path, **DISPATCHER_ENV)
+    process = await start(tmp_path, "--role", "dispatcher", env=env)
+    store = await Store.open(tmp_path / "bot.db")
+    await store.schedule_job(
+        "test_hello_name", {"name": "Ann"}, Requester(), SystemClock().now()
+    )
+
+    async def finished() -> bool:
+        return any(r.ended_at for r in await store.runs())
+
+    async with asyncio.timeout(15):
+        while not await finished():
+            await asyncio.sleep(0.02)
+    [run] = await store.runs()
+    stdout_log = tmp_path / "logs" / run.log_dir / "stdout"
+    assert stdout_log.read_text() == "Hello Ann!\n"
+    await store.close()
+    process.send_signal(signum)
+    _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 0, stderr.decode()
+    assert b"callback-secret-value" not in stderr
+
+
+async def test_a_running_job_is_interrupted_by_shutdown_after_the_grace(tmp_path):
+    from bennettbot.models import Outcome, Requester, SystemClock
+    from bennettbot.store import Store
+
+    config = tmp_path / "jobs.toml"
+    config.write_text(
+        '[slow]\n[slow.jobs.sleep]\nrun_args_template = "touch started; sleep 60"\n'
+    )
+    env = clean_env(tmp_path, JOB_CONFIG_PATH=str(config), **DISPATCHER_ENV)
+    process = await start(tmp_path, "--role", "dispatcher", env=env)
+    store = await Store.open(tmp_path / "bot.db")
+    await store.schedule_job("slow_sleep", {}, Requester(), SystemClock().now())
+    await wait_until((tmp_path / "fab" / "slow" / "started").exists, 15)
+    process.terminate()
+    await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 0
+    [run] = await store.runs()
+    assert run.outcome is Outcome.INTERRUPTED
+    assert await store.list_jobs() == []
+    await store.close()
+
+
+async def test_missing_settings_stop_the_role_with_status_2(tmp_path):
+    env = clean_env(tmp_path, SLACK_BOT_TOKEN="xoxb-secret-token-value")
+    process = await start(tmp_path, "--role", "dispatcher", env=env)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    lines = stderr.decode().splitlines()
+    assert any(line.startswith("SLACK_LOGS_CHANNEL: not set") for line in lines)
+    assert any(line.startswith("EBMBOT_WEBHOOK_SECRET: not set") for line in lines)
+    assert b"secret-token-value" not in stderr
+
+
+async def test_an_invalid_job_config_stops_the_role_with_status_2(tmp_path):
+    config = tmp_path / "jobs.toml"
+    config.write_text("[bad_name]\n")
+    env = clean_env(tmp_path, JOB_CONFIG_PATH=str(config), **DISPATCHER_ENV)
+    process = await start(tmp_path, "--role", "dispatcher", env=env)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert f"{config}: [bad_name]: namespace name" in stderr.decode()
+
+
+async def test_the_demo_runs_a_job_typed_at_its_prompt(tmp_path):
+    controller, terminal = pty.openpty()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bennettbot",
+        "demo",
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    os.close(terminal)
+    screen = bytearray()
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(controller, "rb", 0)
+    )
+
+    async def expect(text: bytes) -> None:
+        async with asyncio.timeout(20):
+            while text not in screen:
+                chunk = await reader.read(4096)
+                assert chunk, f"demo closed its terminal; screen: {bytes(screen)!r}"
+                screen.extend(chunk)
+
+    try:
+        await expect(b"you> ")
+        os.write(controller, b"test hello Bob\n")
+        await expect(b"Command `test_hello_name` about to start")
+        await expect(b"Hello Bob!")
+        os.write(controller, b"quit\n")
+        await expect(b"bye")
+        assert await asyncio.wait_for(process.wait(), 20) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        transport.close()
