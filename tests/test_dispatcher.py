@@ -11,11 +11,11 @@ from functools import partial
 import aiohttp
 import pytest
 from aioresponses import aioresponses
-from conftest import ALICE, job_config, make_rig, wait_until
 
 from bennettbot.fabfile import fetch_fabfile
 from bennettbot.models import Outcome, Requester
 from bennettbot.store import Store
+from conftest import ALICE, job_config, make_rig, wait_until
 
 CONFIG = job_config(
     """

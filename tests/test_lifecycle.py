@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
 
 from bennettbot.settings import Settings
+from conftest import wait_until
 
 DISPATCHER_ENV = {
     "SLACK_BOT_TOKEN": "xoxb-not-a-real-token",

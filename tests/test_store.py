@@ -6,10 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ALICE
 
 from bennettbot.models import Outcome, Requester
 from bennettbot.store import MIGRATIONS, Store, from_db, to_db
+from conftest import ALICE
 
 BOB = Requester(user="U2", channel="C2", thread_ts="1700000000.000200", is_im=True)
 
@@ -28,7 +28,7 @@ def test_times_round_trip_as_integers():
     assert from_db(to_db(moment)) == moment
     assert to_db(moment + timedelta(microseconds=1)) == to_db(moment) + 1
     with pytest.raises(ValueError, match="naive"):
-        to_db(datetime(2026, 1, 1))  # noqa: DTZ001
+        to_db(datetime(2026, 1, 1))
 
 
 async def test_scheduling_a_waiting_type_again_updates_that_job(store, clock):
