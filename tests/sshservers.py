@@ -6,7 +6,8 @@ Two servers a runner can connect to on 127.0.0.1:
   event loop. Its ``process_factory`` really executes each command locally
   (``asyncio.create_subprocess_shell`` in a new session), relays stdin,
   stdout, stderr and the exit status, and kills the command's process group
-  when the client closes the channel or the connection goes. It counts the
+  when the client closes the channel or the connection goes (OpenSSH, by
+  contrast, only kills on a "signal" request, and never in root sessions). It counts the
   connections it accepted and can drop them all.
 - :class:`OpenSSHServer`: a real ``sshd`` with its own config, host key and
   authorized keys in a temporary folder, running as the current user.
@@ -226,7 +227,8 @@ class InProcessSSHServer:
             relay.cancel()
             await asyncio.gather(relay, return_exceptions=True)
             if relay.cancelled() or relay.exception() is not None:
-                # The client went away: kill the command, as sshd would.
+                # The channel closed first (the runner killed the job, or the
+                # connection went): kill the command's process group.
                 _killpg(local.pid, signal.SIGKILL)
                 await local.wait()
         if relay.cancelled() or relay.exception() is not None:
@@ -348,7 +350,6 @@ AuthenticationMethods publickey
 PrintMotd no
 PrintLastLog no
 UseDNS no
-MaxSessions 100
 MaxStartups 100
 LogLevel VERBOSE
 """

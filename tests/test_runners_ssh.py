@@ -5,11 +5,12 @@ command did to the filesystem and whether its processes are gone.
 """
 
 import asyncio
+import fcntl
 import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -189,21 +190,6 @@ async def test_dropped_connection_is_reopened(tmp_path, ssh_server, runner):
     second = await runner.run(spec_for(tmp_path, ssh_server.port, "echo again"))
 
     assert first.outcome == second.outcome == Outcome.SUCCEEDED
-    assert ssh_server.accepted == 2
-
-
-async def test_dropped_connection_noticed_only_when_opening_a_session(
-    tmp_path, ssh_server, runner, monkeypatch
-):
-    # The client has not yet seen the drop: the session open fails instead.
-    await runner.run(spec_for(tmp_path, ssh_server.port, "true", name="1"))
-    await ssh_server.drop_all()
-    (connection,) = runner._connections.values()
-    monkeypatch.setattr(connection, "is_closed", lambda: False)
-
-    result = await runner.run(spec_for(tmp_path, ssh_server.port, "echo again"))
-
-    assert result.outcome == Outcome.SUCCEEDED
     assert ssh_server.accepted == 2
 
 
@@ -515,3 +501,90 @@ async def test_sshd_dropped_connection_is_reopened(tmp_path, sshd, sshd_runner):
 
     assert first.outcome == second.outcome == Outcome.SUCCEEDED
     assert sshd.log_count("Accepted publickey for") == accepted + 2
+
+
+class Gate:
+    """A locked file: remote jobs running ``flock PATH true`` wait until opened."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("w")
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def open(self) -> None:
+        self._file.close()
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Gate]:
+    gate = Gate(tmp_path / "gate")
+    try:
+        yield gate
+    finally:
+        gate.open()
+
+
+def start_gated_jobs(
+    runner: SSHRunner, sshd: OpenSSHServer, tmp_path: Path, gate: Gate, count: int
+) -> list[asyncio.Task[RunResult]]:
+    """Start jobs that each write their number to the FIFO ``up``, then wait."""
+    command = "echo {n} > {up}; flock {gate} true; echo done {n}"
+    return [
+        asyncio.create_task(
+            runner.run(
+                sshd_spec(
+                    tmp_path,
+                    sshd,
+                    command.format(n=n, up=tmp_path / "up", gate=gate.path),
+                    name=f"gated-{n}",
+                )
+            )
+        )
+        for n in range(count)
+    ]
+
+
+async def test_sshd_jobs_beyond_max_sessions_wait_for_a_session(
+    tmp_path, sshd, sshd_runner, gate
+):
+    # sshd allows 10 sessions per connection (its default MaxSessions), and
+    # so does the runner: the 11th and 12th job wait instead of failing.
+    accepted = sshd.log_count("Accepted publickey for")
+    async with fifo(tmp_path / "up") as up:
+        tasks = start_gated_jobs(sshd_runner, sshd, tmp_path, gate, 12)
+        first = {await read_line(up) for _ in range(10)}
+        gate.open()
+        rest = {await read_line(up) for _ in range(2)}
+        results = await asyncio.gather(*tasks)
+
+    assert first | rest == {f"{n}\n" for n in range(12)}
+    assert {result.outcome for result in results} == {Outcome.SUCCEEDED}
+    assert sshd.log_count("Accepted publickey for") == accepted + 1
+
+
+async def test_sshd_refused_session_fails_the_job_but_keeps_the_connection(
+    tmp_path, ssh_keys, sshd, gate
+):
+    runner = SSHRunner(ssh_keys.client_key_path, sshd.known_hosts, max_sessions=11)
+    accepted = sshd.log_count("Accepted publickey for")
+    try:
+        async with fifo(tmp_path / "up") as up:
+            tasks = start_gated_jobs(runner, sshd, tmp_path, gate, 10)
+            for _ in range(10):
+                await read_line(up)
+
+            with structlog.testing.capture_logs() as logs:
+                refused = await runner.run(sshd_spec(tmp_path, sshd, "true"))
+
+            gate.open()
+            results = await asyncio.gather(*tasks)
+    finally:
+        await runner.close()
+
+    assert refused.outcome == Outcome.ERROR
+    assert refused.message.startswith(f"cannot start the job on {sshd.user}@{HOST}")
+    events = [e["event"] for e in logs]
+    assert "ssh session refused, retrying" in events
+    assert "ssh connection dropped" not in events
+    assert {result.outcome for result in results} == {Outcome.SUCCEEDED}
+    assert sshd.log_count("Accepted publickey for") == accepted + 1

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from .models import Remote
+from .runners.quoting import template_params
 
 ReportFormat = Literal["text", "blocks", "code", "file"]
 Action = Literal[
@@ -168,15 +169,6 @@ class JobConfig:
             if (args := command.match(rest)) is not None:
                 return CommandMatch(namespace, command, args)
         return None
-
-
-def template_params(template: str) -> frozenset[str]:
-    """The ``{name}`` fields of a ``run_args_template``."""
-    return frozenset(
-        field.split(".")[0].split("[")[0]
-        for _, field, _, _ in string.Formatter().parse(template)
-        if field
-    )
 
 
 def _compile(command: str) -> re.Pattern[str]:

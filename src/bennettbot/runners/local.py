@@ -8,8 +8,6 @@ import os
 import signal
 from typing import IO
 
-import structlog
-
 from bennettbot.models import Outcome, RunResult, RunSpec
 
 
@@ -22,9 +20,6 @@ class LocalRunner:
     of the calling task kills the whole process group, so children the job
     started go too.
     """
-
-    def __init__(self) -> None:
-        self._log = structlog.get_logger()
 
     async def run(self, spec: RunSpec) -> RunResult:
         try:

@@ -18,8 +18,8 @@ from bennettbot.runners.local import exit_result, note, open_logs
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHUNK = 65536
-# How long to wait for the remote side to acknowledge closing a killed job.
-_CLOSE_GRACE_SECONDS = 5.0
+# Waits before retrying a session that a live connection refused.
+_REFUSAL_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 _HostKey = tuple[str, int, str]  # (host, port, user)
 
@@ -34,18 +34,28 @@ class SSHRunner:
     Keeps one connection per (host, port, user), opened on first use and
     shared by every job to that host; concurrent first uses wait for the same
     connection. A cached connection found dropped when a job starts is
-    discarded and opened again, once. Host keys must be in ``known_hosts``:
-    an unknown or changed key fails the job and is never accepted.
+    discarded and opened again, once. At most ``max_sessions`` jobs run over
+    a connection at once (OpenSSH's ``MaxSessions`` is 10 by default); more
+    wait for a free session, within their timeout. Host keys must be in
+    ``known_hosts``: an unknown or changed key fails the job and is never
+    accepted.
     """
 
     def __init__(
-        self, key_path: Path, known_hosts: Path, *, connect_timeout: float = 10.0
+        self,
+        key_path: Path,
+        known_hosts: Path,
+        *,
+        connect_timeout: float = 10.0,
+        max_sessions: int = 10,
     ) -> None:
         self._key_path = key_path
         self._known_hosts = known_hosts
         self._connect_timeout = connect_timeout
+        self._max_sessions = max_sessions
         self._connections: dict[_HostKey, asyncssh.SSHClientConnection] = {}
         self._locks: dict[_HostKey, asyncio.Lock] = {}
+        self._sessions: dict[_HostKey, asyncio.Semaphore] = {}
         self._log = structlog.get_logger()
 
     async def run(self, spec: RunSpec) -> RunResult:
@@ -72,8 +82,10 @@ class SSHRunner:
         stderr: IO[bytes],
     ) -> RunResult:
         process: asyncssh.SSHClientProcess[bytes] | None = None
+        key = (remote.host, remote.port, remote.user)
+        sessions = self._sessions.setdefault(key, asyncio.Semaphore(self._max_sessions))
         try:
-            async with asyncio.timeout(spec.timeout_seconds):
+            async with asyncio.timeout(spec.timeout_seconds), sessions:
                 process = await self._start(remote, command)
                 await _copy_output(process, stdout, stderr)
                 await process.wait()
@@ -82,20 +94,21 @@ class SSHRunner:
             return RunResult(Outcome.ERROR, message=str(exc))
         except TimeoutError:
             if process is not None:
-                await _kill(process)
+                _kill(process)
             message = f"timed out after {spec.timeout_seconds:.15g} s"
-            note(stderr, f"{message}; killed")
+            note(stderr, f"{message}; asked the host to kill it")
             return RunResult(Outcome.TIMED_OUT, message=message)
         except asyncio.CancelledError:
             if process is not None:
-                await _kill(process)
+                _kill(process)
             raise
         except (OSError, asyncssh.Error) as exc:
             if process is not None:
-                await _kill(process)
-            message = (
-                f"SSH connection to {_where(remote)} failed while the job ran: {exc}"
-            )
+                _kill(process)
+            if isinstance(exc, asyncssh.Error | ConnectionError):
+                message = f"SSH connection to {_where(remote)} failed: {exc}"
+            else:
+                message = f"job stopped: cannot write its logs: {exc}"
             note(stderr, message)
             return RunResult(Outcome.ERROR, message=message)
         returncode = process.returncode
@@ -118,22 +131,38 @@ class SSHRunner:
     async def _start(
         self, remote: Remote, command: str
     ) -> asyncssh.SSHClientProcess[bytes]:
-        """Start ``command``, reopening a dropped connection once."""
+        """Start ``command``; reopen a dropped connection once, retry refusals.
+
+        A live connection can refuse a session for a moment, e.g. while the
+        server is still closing one that just ended; that is retried after a
+        short wait, a few times.
+        """
         key = (remote.host, remote.port, remote.user)
-        for attempt in (1, 2):
+        reopened = False
+        waits = iter(_REFUSAL_WAITS)
+        while True:
             connection = await self._connection(remote)
             try:
                 return await connection.create_process(
                     command, stdin=asyncssh.DEVNULL, encoding=None
                 )
             except (OSError, asyncssh.Error) as exc:
-                if attempt == 1 and _dropped(connection, exc):
+                wait = next(waits, None)
+                if await _dropped(connection, exc, wait or 0):
                     self._discard(key, connection, str(exc))
+                    if not reopened:
+                        reopened = True
+                        continue
+                elif wait is not None:
+                    self._log.info(
+                        "ssh session refused, retrying",
+                        reason=str(exc),
+                        **_fields(remote),
+                    )
                     continue
                 raise SSHFailure(
                     f"cannot start the job on {_where(remote)}: {exc}"
                 ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _connection(self, remote: Remote) -> asyncssh.SSHClientConnection:
         key = (remote.host, remote.port, remote.user)
@@ -259,26 +288,34 @@ async def _copy(reader: asyncssh.SSHReader[bytes], log: IO[bytes]) -> None:
         log.write(chunk)
 
 
-async def _kill(process: asyncssh.SSHClientProcess[bytes]) -> None:
-    """Ask the remote side to kill the job, then close its channel."""
+def _kill(process: asyncssh.SSHClientProcess[bytes]) -> None:
+    """Ask the remote side to kill the job, and close its channel.
+
+    Not waiting for the remote side to confirm: a server that ignores the
+    signal (OpenSSH does for root logins) keeps the channel until the command
+    ends by itself.
+    """
     with contextlib.suppress(OSError, asyncssh.Error):
         process.send_signal("KILL")
     process.close()
-    with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
-        async with asyncio.timeout(_CLOSE_GRACE_SECONDS):
-            await process.wait_closed()
 
 
-def _dropped(connection: asyncssh.SSHClientConnection, exc: BaseException) -> bool:
+async def _dropped(
+    connection: asyncssh.SSHClientConnection, exc: BaseException, wait: float
+) -> bool:
     """Whether ``exc`` from opening a session means the connection is gone.
 
-    A refusal on a live connection (e.g. too many sessions) is not a drop.
+    asyncssh may report a lost connection before it has finished closing
+    it, so this waits up to ``wait`` seconds for it to close. A refusal on a
+    live connection (e.g. too many sessions) is not a drop: the jobs running
+    over it must keep their connection.
     """
-    if connection.is_closed():
+    if isinstance(exc, asyncssh.ConnectionLost | ConnectionError):
         return True
-    if isinstance(exc, asyncssh.ChannelOpenError):
-        return exc.code == asyncssh.OPEN_CONNECT_FAILED
-    return isinstance(exc, asyncssh.ConnectionLost | OSError)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait):
+            await connection.wait_closed()
+    return connection.is_closed()
 
 
 def _where(remote: Remote) -> str:
