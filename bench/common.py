@@ -10,7 +10,7 @@ import json
 import os
 import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bennettbot.dispatcher import Dispatcher, Folders
@@ -169,7 +169,6 @@ class Rig:
     scheduler: Scheduler
     notifier: CountingNotifier
     folders: Folders
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 @contextlib.asynccontextmanager
@@ -281,8 +280,18 @@ def pss_kib(pid: int) -> int | None:
 @dataclass(frozen=True, slots=True)
 class TreeMemory:
     processes: int
-    rss_mib: float
+    rss_mib: float  # summed over the tree (shared pages count once per process)
     pss_mib: float | None  # None when some process's smaps_rollup was unreadable
+    root_rss_mib: float  # the top process alone
+    commands: tuple[str, ...]  # each process's name (``comm``)
+
+
+def command_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as file:
+            return file.read().strip()
+    except OSError:
+        return ""
 
 
 def tree_memory(pid: int) -> TreeMemory:
@@ -301,6 +310,8 @@ def tree_memory(pid: int) -> TreeMemory:
         processes=len(pids),
         rss_mib=rss / 1024,
         pss_mib=pss / 1024 if pss_ok else None,
+        root_rss_mib=(_status_kib(pid, "VmRSS") or 0) / 1024,
+        commands=tuple(command_name(member) for member in pids),
     )
 
 

@@ -100,7 +100,7 @@ async def run(root: Path, quick: bool) -> list[Line]:
         runner = SSHRunner(key_path, known_hosts)
         try:
             began = time.perf_counter()
-            [warm] = await asyncio.gather(runner.run(spec(root, remote, 0)))
+            warm = await runner.run(spec(root, remote, 0))
             first = time.perf_counter() - began
             began = time.perf_counter()
             results = await asyncio.gather(

@@ -21,7 +21,7 @@ from .fabfile import fetch_fabfile
 from .jobconfig import JobConfig, load_job_config
 from .models import Clock, QueuedJob, SystemClock
 from .notifier import LogNotifier, Notifier
-from .runners import LocalRunner, SSHRunner
+from .runners import LocalRunner
 from .scheduler import Scheduler
 from .settings import Role, Settings
 from .signing import callback_url
@@ -59,8 +59,12 @@ async def open_engine(
         store = await Store.open(settings.DB_PATH)
         stack.push_async_callback(store.close)
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        ssh = SSHRunner(settings.SSH_KEY_PATH, settings.SSH_KNOWN_HOSTS)
-        stack.push_async_callback(ssh.close)
+        ssh = None
+        if any(ns.remote for ns in config.namespaces.values()):
+            from .runners import SSHRunner
+
+            ssh = SSHRunner(settings.SSH_KEY_PATH, settings.SSH_KNOWN_HOSTS)
+            stack.push_async_callback(ssh.close)
         dispatcher = Dispatcher(
             store,
             config,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -35,11 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return check(args.role)
-    configure_logging()
     if args.command == "demo":
         from .demo import run_demo
 
+        configure_logging(logging.WARNING)  # the demo's screen is the prompt
         return asyncio.run(run_demo())
+    configure_logging()
     return run(args.role)
 
 

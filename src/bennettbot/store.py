@@ -3,7 +3,8 @@
 Invariants, enforced by the schema rather than by checks in Python:
 
 - at most one *waiting* job per type (scheduling again updates that job);
-- at most one *running* job per type (a second request waits behind it).
+- at most one *running* job per type (a second request waits behind it);
+- a run that ends takes its job off the queue (a trigger), atomically.
 
 Reservation is one ``UPDATE … RETURNING`` statement, so it is atomic even when
 several processes share the file (WAL mode, busy timeout). Within a process
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -71,6 +73,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX runs_by_job ON runs (job_id);
     CREATE INDEX runs_running ON runs (outcome) WHERE outcome = 'running';
+    CREATE TRIGGER finished_runs_leave_the_queue
+    AFTER UPDATE OF ended_at ON runs WHEN NEW.ended_at IS NOT NULL
+    BEGIN
+        DELETE FROM jobs WHERE id = NEW.job_id AND state = 'running';
+    END;
     """,
 )
 
@@ -167,13 +174,15 @@ class Store:
             await self._db.execute("COMMIT")
 
     async def _scalar(self, sql: str, params: Params = ()) -> int:
-        async with self._db.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
+        """The first column of the first row, 0 for none; caller holds the lock."""
+        rows = await self._db.execute_fetchall(sql, params)
+        row = next(iter(rows), None)
         return row[0] if row and row[0] is not None else 0
 
     async def _rows(self, sql: str, params: Params = ()) -> list:
-        async with self._lock, self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """Every row of one statement (one hop to the database thread)."""
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
 
     async def schema_version(self) -> int:
         async with self._lock:
@@ -189,39 +198,35 @@ class Store:
         start_after: datetime,
     ) -> ScheduleResult:
         """Queue a job, or update the waiting job of its type (only one waits)."""
-        start = to_db(start_after)
-        async with self._transaction():
-            async with self._db.execute(
-                """
-                INSERT INTO jobs (type, args, requester, channel, thread_ts, is_im,
-                                  start_after)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (type) WHERE state = 'waiting' DO UPDATE SET
-                    args = excluded.args, requester = excluded.requester,
-                    channel = excluded.channel, thread_ts = excluded.thread_ts,
-                    is_im = excluded.is_im, start_after = excluded.start_after,
-                    updates = updates + 1
-                RETURNING id, updates
-                """,
-                (
-                    job_type,
-                    json.dumps(dict(args), sort_keys=True),
-                    requester.user,
-                    requester.channel,
-                    requester.thread_ts,
-                    int(requester.is_im),
-                    start,
-                ),
-            ) as cursor:
-                job_id, updates = await cursor.fetchone()
-            running = await self._scalar(
-                "SELECT id FROM jobs WHERE type = ? AND state = 'running'", (job_type,)
-            )
-            suppressed_until = await self._scalar(
-                """SELECT MAX(end_at) FROM suppressions
-                   WHERE job_type = ? AND start_at <= ? AND end_at > ?""",
-                (job_type, start, start),
-            )
+        # One statement, so atomic on its own; it also tells whether a job of
+        # the type is running and which suppression covers the start.
+        [(job_id, updates, running, suppressed_until)] = await self._rows(
+            """
+            INSERT INTO jobs (type, args, requester, channel, thread_ts, is_im,
+                              start_after)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (type) WHERE state = 'waiting' DO UPDATE SET
+                args = excluded.args, requester = excluded.requester,
+                channel = excluded.channel, thread_ts = excluded.thread_ts,
+                is_im = excluded.is_im, start_after = excluded.start_after,
+                updates = updates + 1
+            RETURNING id, updates,
+                (SELECT r.id FROM jobs AS r
+                 WHERE r.type = jobs.type AND r.state = 'running'),
+                (SELECT MAX(s.end_at) FROM suppressions AS s
+                 WHERE s.job_type = jobs.type AND s.start_at <= jobs.start_after
+                   AND s.end_at > jobs.start_after)
+            """,
+            (
+                job_type,
+                json.dumps(dict(args), sort_keys=True),
+                requester.user,
+                requester.channel,
+                requester.thread_ts,
+                int(requester.is_im),
+                to_db(start_after),
+            ),
+        )
         return ScheduleResult(
             job_id=job_id,
             updated=updates > 0,
@@ -318,11 +323,10 @@ class Store:
         at = to_db(now)
         async with self._transaction():
             await self._db.execute("DELETE FROM suppressions WHERE end_at <= ?", (at,))
-            async with self._db.execute(
+            rows = await self._db.execute_fetchall(
                 """SELECT id, job_type, start_at, end_at FROM suppressions
                    ORDER BY start_at, id"""
-            ) as cursor:
-                rows = await cursor.fetchall()
+            )
         return [
             Suppression(row[0], row[1], from_db(row[2]), from_db(row[3]))
             for row in rows
@@ -359,17 +363,12 @@ class Store:
         exit_status: int | None = None,
         message: str = "",
     ) -> None:
-        """Record how a run ended and take its job off the queue."""
-        async with self._transaction():
-            await self._db.execute(
-                """UPDATE runs SET ended_at = ?, outcome = ?, exit_status = ?,
-                                   message = ?
-                   WHERE id = ?""",
-                (to_db(ended_at), outcome.value, exit_status, message, run_id),
-            )
-            await self._db.execute(
-                "DELETE FROM jobs WHERE id = ? AND state = 'running'", (job_id,)
-            )
+        """Record how a run ended; the schema's trigger takes its job off the queue."""
+        await self._rows(
+            """UPDATE runs SET ended_at = ?, outcome = ?, exit_status = ?, message = ?
+               WHERE id = ? AND job_id = ?""",
+            (to_db(ended_at), outcome.value, exit_status, message, run_id, job_id),
+        )
 
     async def recover_interrupted(self, now: datetime) -> list[QueuedJob]:
         """Unblock types left running by a process that died; their jobs.
@@ -379,10 +378,9 @@ class Store:
         """
         at = to_db(now)
         async with self._transaction():
-            async with self._db.execute(
+            rows = await self._db.execute_fetchall(
                 f"DELETE FROM jobs WHERE state = 'running' RETURNING {_JOB_COLUMNS}"
-            ) as cursor:
-                rows = await cursor.fetchall()
+            )
             await self._db.execute(
                 """UPDATE runs SET outcome = 'interrupted', ended_at = ?,
                        message = 'the bot stopped while this job was running'
@@ -434,4 +432,13 @@ def _job(row: aiosqlite.Row) -> QueuedJob:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a script into statements (a trigger's body keeps its ``;``)."""
+    statements, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {pending!r}")
+    return statements
