@@ -9,9 +9,15 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     echo "bennettbot needs Python 3.11 or newer as '$PYTHON' (set PYTHON=...)" >&2
     exit 1
 fi
-if [ ! -x "$VENV/bin/python" ]; then
+if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    # missing, or half-made by an earlier failed attempt
     echo "creating a virtual environment in $VENV" >&2
-    "$PYTHON" -m venv "$VENV"
+    rm -rf "$VENV"
+    if ! "$PYTHON" -m venv "$VENV"; then
+        rm -rf "$VENV"
+        echo "could not create a virtual environment (on Debian/Ubuntu: apt install python3-venv)" >&2
+        exit 1
+    fi
 fi
 STAMP="$VENV/.bennettbot-installed"
 WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements.lock" | sha256sum | cut -c1-16)"

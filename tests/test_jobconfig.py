@@ -501,3 +501,43 @@ def test_positional_template_fields_are_a_problem(tmp_path):
     raw = {"ns": {"jobs": {"j": {"run_args_template": "echo {}"}}}}
     with pytest.raises(JobConfigError, match=r"jobs\.j\.run_args_template"):
         parse_job_config(raw, tmp_path / "jobs.toml")
+
+
+@pytest.mark.parametrize("field", ["{name!r}", "{name!s}", "{name:>20}", "{name:.3}"])
+def test_conversions_and_format_specs_are_refused(tmp_path, field):
+    # they would reshape an argument after it was quoted
+    raw = {"ns": {"jobs": {"j": {"run_args_template": f"echo {field}"}}}}
+    with pytest.raises(JobConfigError, match=r"not a plain named field"):
+        parse_job_config(raw, tmp_path / "jobs.toml")
+
+
+@pytest.mark.parametrize("name", ["x/../../escaped", "a b", "", "é"])
+def test_job_names_cannot_leave_the_logs_folder(tmp_path, name):
+    raw = {"ns": {"jobs": {name: {"run_args_template": "true"}}}}
+    with pytest.raises(JobConfigError, match=r"a job name may only have"):
+        parse_job_config(raw, tmp_path / "jobs.toml")
+
+
+def test_the_most_specific_command_wins_whatever_the_order(tmp_path):
+    raw = {
+        "op": {
+            "jobs": {"deploy": {"run_args_template": "deploy {env}"}},
+            "slack": [
+                {
+                    "command": "deploy [env]",
+                    "action": "schedule_job",
+                    "job_type": "deploy",
+                },
+                {
+                    "command": "deploy suppress from [a] to [b]",
+                    "action": "schedule_suppression",
+                    "job_type": "deploy",
+                },
+            ],
+        }
+    }
+    config = parse_job_config(raw, tmp_path / "jobs.toml")
+    found = config.match("op deploy suppress from 10:00 to 11:00")
+    assert found.command.action == "schedule_suppression"
+    assert found.args == {"a": "10:00", "b": "11:00"}
+    assert config.match("op deploy prod").args == {"env": "prod"}

@@ -383,3 +383,29 @@ def test_secrets_not_in_check_output_on_problems(full_env, monkeypatch, capsys):
     assert "SLACK_APP_TOKEN" in err
     assert "SLACK_LOGS_CHANNEL" in err
     assert_no_secret(out + err)
+
+
+def test_a_malformed_variable_stops_only_the_roles_that_read_it(full_env, monkeypatch):
+    monkeypatch.setenv("WEB_PORT", "abc")
+    settings = load_settings("dispatcher")  # the dispatcher never reads WEB_PORT
+    assert settings.WEB_PORT == 9999
+    with pytest.raises(SettingsError) as caught:
+        load_settings("web")
+    assert [p.split(":")[0] for p in caught.value.problems] == ["WEB_PORT"]
+
+
+def test_an_unknown_home_folder_is_a_problem_not_a_crash(clean_env, monkeypatch):
+    monkeypatch.setenv("SSH_KEY_PATH", "~nosuchuser-bennettbot/key")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    [problem] = caught.value.problems
+    assert problem.startswith("SSH_KEY_PATH: ")
+
+
+def test_job_settings_are_passed_to_jobs_from_env_or_dotenv(clean_env, monkeypatch):
+    (clean_env / ".env").write_text("DATA_TEAM_GITHUB_API_TOKEN=ghp-from-dotenv\n")
+    monkeypatch.setenv("GCP_CREDENTIALS_PATH", "/secrets/gcp.json")
+    assert load_settings().job_env() == {
+        "DATA_TEAM_GITHUB_API_TOKEN": "ghp-from-dotenv",
+        "GCP_CREDENTIALS_PATH": "/secrets/gcp.json",
+    }

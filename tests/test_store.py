@@ -206,3 +206,27 @@ async def test_concurrent_schedules_of_one_type_leave_one_waiting_job(tmp_path, 
     assert len(await stores[1].list_jobs()) == 1
     for s in stores:
         await s.close()
+
+
+async def test_a_cancelled_transaction_is_rolled_back_and_later_writes_persist(
+    tmp_path, clock
+):
+    store = await Store.open(tmp_path / "bot.db")
+    task = asyncio.create_task(store.list_suppressions(clock.now()))
+    await asyncio.sleep(0)  # let it reach its first await (BEGIN queued)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await store.schedule_job("test_hello", {}, ALICE, clock.now())
+    await store.close()
+    reopened = await Store.open(tmp_path / "bot.db")
+    assert [j.type for j in await reopened.list_jobs()] == ["test_hello"]
+    await reopened.close()
+
+
+async def test_next_wakeup_is_now_for_a_job_that_is_startable_already(store, clock):
+    await store.schedule_job("test_hello", {}, ALICE, clock.now())
+    # e.g. queued by another process after this pass reserved
+    assert await store.next_wakeup(clock.now()) == clock.now()
+    await store.reserve_due(clock.now())
+    assert await store.next_wakeup(clock.now()) is None

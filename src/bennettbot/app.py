@@ -29,7 +29,7 @@ from .store import Store
 
 log = structlog.get_logger("app")
 SHUTDOWN_GRACE_SECONDS = 5.0
-BUILT_ROLES = frozenset({"dispatcher"})
+BUILT_ROLES: frozenset[Role] = frozenset({"dispatcher"})
 
 
 @dataclass
@@ -81,6 +81,7 @@ async def open_engine(
             fetch_fabfile=partial(fetch_fabfile, session),
             callback_url=_callback_builder(settings, clock),
             bot_name=settings.SLACK_APP_USERNAME,
+            job_env=settings.job_env(),
         )
         scheduler = Scheduler(
             store, config, clock, dispatcher.wake, settings.SLACK_APP_USERNAME

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from .jobconfig import JobConfigError, load_job_config
 from .logs import configure_logging
-from .settings import ROLES, SettingsError, load_settings
+from .settings import ROLES, SettingsError, load_settings, missing
 
 EXIT_CONFIG = 2
 
@@ -53,12 +53,11 @@ def _problems(problems: list[str]) -> int:
 
 def check(role: str) -> int:
     """Print what the settings and job configuration contain, or what is wrong."""
-    problems: list[str] = []
     try:
-        settings = load_settings()
-        problems += settings.problems(role)  # type: ignore[arg-type]
+        settings = load_settings([role], require=False)  # type: ignore[list-item]
     except SettingsError as exc:
         return _problems(exc.problems)
+    problems = missing(settings, [role])  # type: ignore[list-item]
     try:
         config = load_job_config(settings.JOB_CONFIG_PATH)
     except JobConfigError as exc:
@@ -86,14 +85,7 @@ def run(role: str) -> int:
         print(f"the {role} role is not built yet", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        settings = load_settings()
-        problems = [
-            line
-            for name in (sorted(BUILT_ROLES) if role == "all" else [role])
-            for line in settings.problems(name)  # type: ignore[arg-type]
-        ]
-        if problems:
-            raise SettingsError(list(dict.fromkeys(problems)))
+        settings = load_settings(sorted(BUILT_ROLES) if role == "all" else [role])
         load_job_config(settings.JOB_CONFIG_PATH)
     except (SettingsError, JobConfigError) as exc:
         return _problems(exc.problems)

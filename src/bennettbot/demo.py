@@ -62,7 +62,7 @@ async def run_demo(
     settings: Settings | None = None,
 ) -> int:
     with tempfile.TemporaryDirectory(prefix="bennettbot-demo-") as tmp:
-        base = settings or load_settings()
+        base = settings or load_settings(["dispatcher"], require=False)
         settings = base.model_copy(
             update={
                 "DB_PATH": Path(tmp) / "demo.db",

@@ -10,8 +10,11 @@ running job per type.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Awaitable, Callable
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,6 +78,7 @@ class Dispatcher:
         fetch_fabfile: FetchFabfile | None = None,
         callback_url: CallbackUrl | None = None,
         bot_name: str = "",
+        job_env: Mapping[str, str] | None = None,
         poll_interval: float = 1.0,
     ) -> None:
         self._store = store
@@ -87,7 +91,9 @@ class Dispatcher:
         self._fetch = fetch_fabfile
         self._callback_url = callback_url
         self._bot_name = bot_name
+        self._job_env = dict(job_env or {})
         self._poll_interval = poll_interval
+        self._pass = asyncio.Lock()  # one pass at a time; stop() waits for it
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -114,14 +120,16 @@ class Dispatcher:
 
     async def run_once(self) -> datetime | None:
         """Start every startable job; return when to look again (None: no idea)."""
-        if self._stopping:
-            return None
-        for job in await self._store.reserve_due(self._clock.now()):
-            self._idle.clear()
-            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
-            self._tasks[job.id] = task
-            task.add_done_callback(lambda _, job_id=job.id: self._forget(job_id))
-        return await self._store.next_wakeup(self._clock.now())
+        async with self._pass:
+            if self._stopping:
+                return None
+            now = self._clock.now()
+            for job in await self._store.reserve_due(now):
+                self._idle.clear()
+                task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
+                self._tasks[job.id] = task
+                task.add_done_callback(lambda _, job_id=job.id: self._forget(job_id))
+            return await self._store.next_wakeup(now)
 
     def _forget(self, job_id: int) -> None:
         self._tasks.pop(job_id, None)
@@ -134,7 +142,12 @@ class Dispatcher:
         await self.recover()
         while not self._stopping:
             self._wakeup.clear()
-            next_at = await self.run_once()
+            try:
+                next_at = await self.run_once()
+            except sqlite3.Error:
+                # e.g. "database is locked" past the busy timeout: try again
+                log.exception("dispatch_pass_failed")
+                next_at = None
             timeout = self._poll_interval
             if next_at is not None:
                 due_in = (next_at - self._clock.now()).total_seconds()
@@ -155,7 +168,8 @@ class Dispatcher:
         them (they are recorded and reported as interrupted)."""
         self._stopping = True
         self.wake()
-        tasks = list(self._tasks.values())
+        async with self._pass:  # a pass in progress may still start jobs
+            tasks = list(self._tasks.values())
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=grace)
@@ -170,9 +184,13 @@ class Dispatcher:
         bound = log.bind(job_id=job.id, job_type=job.type)
         started = job.started_at or self._clock.now()
         definition = self._config.job(job.type)
-        log_dir = self._folders.new_log_dir(job.type, started)
-        relative_log_dir = str(log_dir.relative_to(self._folders.logs))
-        run_id = await self._store.start_run(job, relative_log_dir)
+        try:
+            log_dir = self._folders.new_log_dir(job.type, started)
+            relative_log_dir = str(log_dir.relative_to(self._folders.logs))
+            run_id = await self._store.start_run(job, relative_log_dir)
+        except Exception as exc:
+            await self._setup_failed(job, exc)
+            return
         notice = asyncio.create_task(
             self._say(self._notifier.notify_logs(messages.starting(job.type)))
         )
@@ -206,6 +224,21 @@ class Dispatcher:
             await notice
             await self._say(self._report(job, definition, result, relative_log_dir))
 
+    async def _setup_failed(self, job: QueuedJob, exc: Exception) -> None:
+        """The run could not even be recorded: unblock the type and say so."""
+        log.exception("job_setup_failed", job_id=job.id, job_type=job.type)
+        with contextlib.suppress(Exception):
+            await self._store.remove_job(job.id)
+        result = RunResult(Outcome.ERROR, message=f"it could not be set up ({exc})")
+        await self._say(
+            self._notifier.report_failure(
+                job,
+                messages.failed(
+                    job.type, result, self._folders.host_logs, "", self._bot_name
+                ),
+            )
+        )
+
     async def _run(
         self, job: QueuedJob, definition: Job | None, log_dir: Path
     ) -> RunResult:
@@ -236,15 +269,10 @@ class Dispatcher:
                             messages.fabfile_failed(namespace.name, problem)
                         )
                     )
-            env |= {
-                "PYTHONPATH": os.pathsep.join(
-                    p
-                    for p in (
-                        str(self._folders.workspace),
-                        os.environ.get("PYTHONPATH"),
-                    )
-                    if p
-                ),
+            env |= self._job_env | {
+                # `python` in a job means the bot's own interpreter
+                "PATH": _prepend(str(Path(sys.executable).parent), "PATH"),
+                "PYTHONPATH": _prepend(str(self._folders.workspace), "PYTHONPATH"),
                 "LOGS_DIR": str(self._folders.logs),
             }
             runner, remote = self._local, None
@@ -298,3 +326,8 @@ def _read_head(path: Path) -> str:
             return file.read(MAX_REPORT_BYTES).decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
+
+
+def _prepend(folder: str, variable: str) -> str:
+    inherited = os.environ.get(variable)
+    return f"{folder}{os.pathsep}{inherited}" if inherited else folder

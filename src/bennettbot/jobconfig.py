@@ -58,14 +58,17 @@ class JobDef(_Frozen):
     @classmethod
     def _fields_are_named(cls, template: str) -> str:
         try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(template)]
+            fields = list(string.Formatter().parse(template))
         except ValueError as exc:
             raise ValueError(f"not a valid template ({exc})") from None
-        for name in fields:
-            if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        for _, name, spec, conversion in fields:
+            # {name!r} or {name:.3} would reshape the quoted argument: refuse
+            plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or "")
+            if name is not None and (not plain or spec or conversion):
                 raise ValueError(
-                    f"{{{name}}} is not a plain named field like {{name}}"
-                    " (use doubled braces for literal ones)"
+                    f"{{{name}{'!' + conversion if conversion else ''}"
+                    f"{':' + spec if spec else ''}}} is not a plain named field "
+                    "like {name} (use doubled braces for literal ones)"
                 )
         return template
 
@@ -125,9 +128,25 @@ class Namespace(_Frozen):
     restricted: bool = False
     default_channel: str = ""
     fabfile: Annotated[str, Field(pattern=r"^https?://")] | None = None
-    jobs: dict[str, JobDef] = Field(default_factory=dict)
+    jobs: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")], JobDef] = Field(
+        default_factory=dict
+    )
     slack: tuple[SlackCommand, ...] = ()
     remote: RemoteDef | None = None
+    _matching_order: tuple[SlackCommand, ...] = PrivateAttr()
+
+    def model_post_init(self, context: object, /) -> None:
+        # The most specific command wins: "deploy suppress from [a] to [b]"
+        # before "deploy [env]", whatever their order in the file.
+        self._matching_order = tuple(
+            sorted(self.slack, key=lambda c: -len(_PARAM_RE.sub("", c.command)))
+        )
+
+    def match(self, text: str) -> tuple[SlackCommand, dict[str, str]] | None:
+        for command in self._matching_order:
+            if (args := command.match(text)) is not None:
+                return command, args
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,12 +182,9 @@ class JobConfig:
         """Match ``NAMESPACE COMMAND…`` (whitespace already folded) to a command."""
         namespace_name, _, rest = text.partition(" ")
         namespace = self.namespaces.get(namespace_name.lower())
-        if namespace is None:
+        if namespace is None or (found := namespace.match(rest)) is None:
             return None
-        for command in namespace.slack:
-            if (args := command.match(rest)) is not None:
-                return CommandMatch(namespace, command, args)
-        return None
+        return CommandMatch(namespace, *found)
 
 
 def _compile(command: str) -> re.Pattern[str]:
@@ -228,8 +244,11 @@ def _describe(where: str, table: dict, exc: ValidationError) -> list[str]:
             command = table["slack"][loc[1]]
             text = command.get("command") if isinstance(command, dict) else None
             loc[1] = f"[{loc[1]}]" + (f" ({text!r})" if text else "")
-        key = ".".join(str(p) for p in loc).replace(".[", "[")
         message = error["msg"]
+        if loc and loc[-1] == "[key]":  # a job's name, not its value
+            loc.pop()
+            message = "a job name may only have letters, digits, '_' and '-'"
+        key = ".".join(str(p) for p in loc).replace(".[", "[")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         elif error["type"] == "literal_error":

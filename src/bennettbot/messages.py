@@ -106,6 +106,13 @@ BAD_TIMES = (
 NOTHING_HAPPENING = "Nothing is happening"
 
 
+def window_over(end: datetime) -> str:
+    return (
+        f"That window ended at {when(end)}: suppressions are for later today "
+        "(times are UTC)."
+    )
+
+
 def job_removed(job_id: int, job_type: str | None) -> str:
     if job_type is None:
         return f"There is no job with id {job_id}."

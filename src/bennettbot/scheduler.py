@@ -56,10 +56,12 @@ class Scheduler:
         self, job_type: str, start: str, end: str
     ) -> Suppression:
         """Suppress ``job_type`` today between ``start`` and ``end`` (HH:MM UTC)."""
-        today = self._clock.now().date()
-        start_at, end_at = _today_at(today, start), _today_at(today, end)
+        now = self._clock.now()
+        start_at, end_at = _today_at(now.date(), start), _today_at(now.date(), end)
         if start_at is None or end_at is None or end_at <= start_at:
             raise SchedulingError(messages.BAD_TIMES)
+        if end_at <= now:
+            raise SchedulingError(messages.window_over(end_at))
         suppression_id = await self._store.schedule_suppression(
             job_type, start_at, end_at
         )
@@ -122,7 +124,7 @@ class Scheduler:
         for s in await self._store.list_suppressions(now):
             state = "active" if s.start_at <= now else "scheduled"
             lines.append(
-                f"[{s.id}] {s.job_type} suppressed ({state}) from "
+                f"[suppression {s.id}] {s.job_type} suppressed ({state}) from "
                 f"{messages.when(s.start_at)} to {messages.when(s.end_at)}"
             )
         return "\n".join(lines) or messages.NOTHING_HAPPENING

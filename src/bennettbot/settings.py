@@ -7,6 +7,7 @@ never part of any message.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Role = Literal["all", "bot", "dispatcher", "web"]
 ROLES: tuple[Role, ...] = ("all", "bot", "dispatcher", "web")
+_SERVICE_ROLES = frozenset({"bot", "dispatcher", "web"})
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED_JOB_CONFIG = PACKAGE_DIR / "job_config.toml"
@@ -45,6 +47,31 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     ),
 }
 _TOKEN_PREFIXES = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+# Which roles read each variable that is not needed everywhere (SPEC §3); a
+# malformed value stops only those roles.
+_USED_BY: dict[str, frozenset[str]] = {
+    "SLACK_APP_TOKEN": frozenset({"bot"}),
+    "SLACK_SIGNING_SECRET": frozenset({"bot"}),
+    "BOT_CHECK_FILE": frozenset({"bot"}),
+    "SLACK_APP_USERNAME": frozenset({"bot", "dispatcher"}),
+    "SLACK_TECH_SUPPORT_CHANNEL": frozenset({"bot", "dispatcher"}),
+    "SLACK_LOGS_CHANNEL": frozenset({"dispatcher"}),
+    "DATA_TEAM_GITHUB_API_TOKEN": frozenset({"dispatcher"}),
+    "GCP_CREDENTIALS_PATH": frozenset({"dispatcher"}),
+    "LOGS_DIR": frozenset({"dispatcher"}),
+    "HOST_LOGS_DIR": frozenset({"dispatcher"}),
+    "FAB_WORKSPACE_DIR": frozenset({"dispatcher"}),
+    "WORKSPACE_DIR": frozenset({"dispatcher"}),
+    "SSH_KEY_PATH": frozenset({"dispatcher"}),
+    "SSH_KNOWN_HOSTS": frozenset({"dispatcher"}),
+    "WEBHOOK_ORIGIN": frozenset({"dispatcher", "web"}),
+    "EBMBOT_WEBHOOK_SECRET": frozenset({"dispatcher", "web"}),
+    "GITHUB_WEBHOOK_SECRET": frozenset({"web"}),
+    "WEB_HOST": frozenset({"web"}),
+    "WEB_PORT": frozenset({"web"}),
+}
+# Settings that jobs read from their environment.
+_FOR_JOBS = ("DATA_TEAM_GITHUB_API_TOKEN", "GCP_CREDENTIALS_PATH")
 
 
 class SettingsError(Exception):
@@ -110,7 +137,21 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().absolute()
+        try:
+            return value.expanduser().absolute()
+        except RuntimeError as exc:  # "~nosuchuser/…"
+            raise ValueError(str(exc)) from None
+
+    def job_env(self) -> dict[str, str]:
+        """Settings that jobs read, for their environment (``.env`` included)."""
+        env = {}
+        for name in _FOR_JOBS:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value:
+                env[name] = str(value)
+        return env
 
     @property
     def host_logs_dir(self) -> str:
@@ -120,9 +161,9 @@ class Settings(BaseSettings):
     def slack_api_url(self) -> str:
         return self.SLACK_API_URL.rstrip("/") + "/"
 
-    def problems(self, role: Role) -> list[str]:
-        """One line per variable that ``role`` needs but is missing or malformed."""
-        roles = ("bot", "dispatcher", "web") if role == "all" else (role,)
+    def problems(self, *roles: Role) -> list[str]:
+        """One line per variable that ``roles`` need but is missing or malformed."""
+        roles = tuple(sorted(_expand(roles)))  # type: ignore[assignment]
         needed = dict.fromkeys(name for r in roles for name in _REQUIRED[r])
         found = []
         for name in needed:
@@ -143,20 +184,48 @@ def _who(name: str, roles: tuple[str, ...]) -> str:
     return " and ".join(users) + (" role" if len(users) == 1 else " roles")
 
 
-def load_settings(role: Role | None = None, **overrides: object) -> Settings:
-    """Build settings from the environment; raise ``SettingsError`` on problems.
+def _expand(roles: Role | Iterable[Role]) -> set[str]:
+    if isinstance(roles, str):
+        roles = (roles,)  # type: ignore[assignment]
+    return {r for role in roles for r in (_SERVICE_ROLES if role == "all" else (role,))}
 
-    With ``role``, also check that everything that role needs is set.
+
+def load_settings(
+    roles: Role | Iterable[Role] | None = None,
+    *,
+    require: bool = True,
+    **overrides: object,
+) -> Settings:
+    """Build settings for ``roles``; raise ``SettingsError`` listing problems.
+
+    Malformed values are problems only for variables those roles read (the
+    others keep their defaults); with ``require``, so are variables they
+    need that are not set. One line per variable, never a secret's value.
+    Without ``roles``, every malformed value is a problem, nothing is required.
     """
-    try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise SettingsError(
-            [
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors()
-            ]
-        ) from None
-    if role is not None and (problems := settings.problems(role)):
+    wanted = _expand("all" if roles is None else roles)
+    for _ in range(2):
+        try:
+            settings = Settings(**overrides)  # type: ignore[arg-type]
+            break
+        except ValidationError as exc:
+            errors = [(str(err["loc"][0]), err["msg"]) for err in exc.errors()]
+        problems = [
+            f"{name}: {message}"
+            for name, message in errors
+            if wanted & _USED_BY.get(name, _SERVICE_ROLES)
+        ]
+        if problems:
+            raise SettingsError(problems)
+        defaults = {name: Settings.model_fields[name].default for name, _ in errors}
+        overrides = {**overrides, **defaults}
+    else:  # pragma: no cover - the defaults always validate
+        raise SettingsError(["settings could not be built"])
+    if require and roles is not None and (problems := missing(settings, roles)):
         raise SettingsError(problems)
     return settings
+
+
+def missing(settings: Settings, roles: Role | Iterable[Role]) -> list[str]:
+    """One line per variable that ``roles`` need but is unset or malformed."""
+    return settings.problems(*_expand(roles))  # type: ignore[arg-type]

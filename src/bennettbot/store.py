@@ -16,6 +16,7 @@ microseconds since the epoch (UTC) and compared as numbers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -165,13 +166,21 @@ class Store:
     async def _transaction(self) -> AsyncIterator[None]:
         """A write transaction that no other coroutine's statement can join."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: if we are cancelled while BEGIN is queued,
+                # the database thread still runs it, so it must be undone.
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield
+                await self._db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                # Queued after BEGIN (aiosqlite runs statements in order), so
+                # it always undoes it; "no transaction is active" is fine.
+                await asyncio.shield(self._rollback())
                 raise
-            await self._db.execute("COMMIT")
+
+    async def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.OperationalError):
+            await self._db.execute("ROLLBACK")
 
     async def _scalar(self, sql: str, params: Params = ()) -> int:
         """The first column of the first row, 0 for none; caller holds the lock."""
@@ -273,14 +282,20 @@ class Store:
         return sorted((_job(row) for row in rows), key=lambda j: j.id)
 
     async def next_wakeup(self, now: datetime) -> datetime | None:
-        """When a waiting, unblocked job may next become startable."""
+        """When a waiting, unblocked job may next become startable.
+
+        A job that is startable already (it became due, or was queued by
+        another process, after the last reservation) gives its start time,
+        which is not after ``now``: look again at once.
+        """
         async with self._lock:
             value = await self._scalar(
                 """
                 SELECT MIN(CASE WHEN j.start_after > :now THEN j.start_after ELSE
-                    (SELECT MIN(s.end_at) FROM suppressions AS s
-                     WHERE s.job_type = j.type
-                       AND s.start_at <= :now AND s.end_at > :now) END)
+                    COALESCE((SELECT MIN(s.end_at) FROM suppressions AS s
+                              WHERE s.job_type = j.type
+                                AND s.start_at <= :now AND s.end_at > :now),
+                             j.start_after) END)
                 FROM jobs AS j
                 WHERE j.state = 'waiting'
                   AND NOT EXISTS (SELECT 1 FROM jobs AS r

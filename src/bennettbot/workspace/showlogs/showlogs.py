@@ -22,7 +22,8 @@ USAGE = "usage: showlogs.py head|tail|all stdout|stderr LOGDIR"
 
 HEAD_LINES = 20
 TAIL_LINES = 20
-ALL_MAX_CHARS = 3500
+# `all` is uploaded as a file; keep it under the bot's 1 MiB report limit.
+ALL_MAX_CHARS = int(os.environ.get("SHOWLOGS_ALL_MAX_CHARS", "1000000"))
 CHUNK_CHARS = 64 * 1024
 
 MODES = ("head", "tail", "all")
