@@ -21,6 +21,32 @@ from bennettbot.store import Store
 
 ALICE = Requester(user="U1", channel="C1", thread_ts="1700000000.000100")
 
+# What each role needs set, as SPEC §3 says (restated here, not imported).
+NEEDED = {
+    "bot": {
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_USERNAME",
+        "SLACK_TECH_SUPPORT_CHANNEL",
+    },
+    "dispatcher": {
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_USERNAME",
+        "SLACK_LOGS_CHANNEL",
+        "SLACK_TECH_SUPPORT_CHANNEL",
+        "WEBHOOK_ORIGIN",
+        "EBMBOT_WEBHOOK_SECRET",
+    },
+    "web": {
+        "SLACK_BOT_TOKEN",
+        "GITHUB_WEBHOOK_SECRET",
+        "WEBHOOK_ORIGIN",
+        "EBMBOT_WEBHOOK_SECRET",
+    },
+}
+NEEDED["all"] = NEEDED["bot"] | NEEDED["dispatcher"] | NEEDED["web"]
+
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None:
     """Wait for a condition that nothing signals (a file, another process)."""

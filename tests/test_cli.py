@@ -9,33 +9,10 @@ import pytest
 
 from bennettbot.cli import main
 from bennettbot.settings import SHIPPED_JOB_CONFIG, Settings
+from conftest import NEEDED
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jobconfig"
 
-NEEDED = {
-    "bot": {
-        "SLACK_BOT_TOKEN",
-        "SLACK_APP_TOKEN",
-        "SLACK_SIGNING_SECRET",
-        "SLACK_APP_USERNAME",
-        "SLACK_TECH_SUPPORT_CHANNEL",
-    },
-    "dispatcher": {
-        "SLACK_BOT_TOKEN",
-        "SLACK_APP_USERNAME",
-        "SLACK_LOGS_CHANNEL",
-        "SLACK_TECH_SUPPORT_CHANNEL",
-        "WEBHOOK_ORIGIN",
-        "EBMBOT_WEBHOOK_SECRET",
-    },
-    "web": {
-        "SLACK_BOT_TOKEN",
-        "GITHUB_WEBHOOK_SECRET",
-        "WEBHOOK_ORIGIN",
-        "EBMBOT_WEBHOOK_SECRET",
-    },
-}
-NEEDED["all"] = NEEDED["bot"] | NEEDED["dispatcher"] | NEEDED["web"]
 ROLES = sorted(NEEDED)
 
 FULL = {

@@ -14,31 +14,7 @@ from bennettbot.settings import (
     SettingsError,
     load_settings,
 )
-
-NEEDED = {
-    "bot": {
-        "SLACK_BOT_TOKEN",
-        "SLACK_APP_TOKEN",
-        "SLACK_SIGNING_SECRET",
-        "SLACK_APP_USERNAME",
-        "SLACK_TECH_SUPPORT_CHANNEL",
-    },
-    "dispatcher": {
-        "SLACK_BOT_TOKEN",
-        "SLACK_APP_USERNAME",
-        "SLACK_LOGS_CHANNEL",
-        "SLACK_TECH_SUPPORT_CHANNEL",
-        "WEBHOOK_ORIGIN",
-        "EBMBOT_WEBHOOK_SECRET",
-    },
-    "web": {
-        "SLACK_BOT_TOKEN",
-        "GITHUB_WEBHOOK_SECRET",
-        "WEBHOOK_ORIGIN",
-        "EBMBOT_WEBHOOK_SECRET",
-    },
-}
-NEEDED["all"] = NEEDED["bot"] | NEEDED["dispatcher"] | NEEDED["web"]
+from conftest import NEEDED
 
 # Distinctive values, so that a leak is unmistakable.
 SECRETS = {

@@ -22,11 +22,10 @@ class LocalRunner:
     """
 
     async def run(self, spec: RunSpec) -> RunResult:
-        try:
-            stdout, stderr = open_logs(spec)
-        except OSError as exc:
-            message = f"cannot write logs to {spec.log_dir}: {exc.strerror or exc}"
-            return RunResult(Outcome.ERROR, message=message)
+        logs = open_logs(spec)
+        if isinstance(logs, RunResult):
+            return logs
+        stdout, stderr = logs
         with stdout, stderr:
             try:
                 process = await asyncio.create_subprocess_shell(
@@ -60,18 +59,23 @@ class LocalRunner:
         """Nothing to release: every run cleans up after itself."""
 
 
-def open_logs(spec: RunSpec) -> tuple[IO[bytes], IO[bytes]]:
-    """Create ``spec.log_dir`` and open its ``stdout`` and ``stderr`` files.
+def open_logs(spec: RunSpec) -> tuple[IO[bytes], IO[bytes]] | RunResult:
+    """Create ``spec.log_dir`` and open its ``stdout`` and ``stderr`` files,
+    or say why that failed (an ``ERROR`` result).
 
     The files are unbuffered: what is written lands in the file at once.
     """
-    spec.log_dir.mkdir(parents=True, exist_ok=True)
-    stdout = spec.stdout_path.open("wb", buffering=0)
     try:
-        stderr = spec.stderr_path.open("wb", buffering=0)
-    except OSError:
-        stdout.close()
-        raise
+        spec.log_dir.mkdir(parents=True, exist_ok=True)
+        stdout = spec.stdout_path.open("wb", buffering=0)
+        try:
+            stderr = spec.stderr_path.open("wb", buffering=0)
+        except OSError:
+            stdout.close()
+            raise
+    except OSError as exc:
+        message = f"cannot write logs to {spec.log_dir}: {exc.strerror or exc}"
+        return RunResult(Outcome.ERROR, message=message)
     return stdout, stderr
 
 

@@ -65,11 +65,10 @@ class SSHRunner:
             command = remote_command(spec.remote.cwd, spec.env, spec.command)
         except ValueError as exc:
             return RunResult(Outcome.ERROR, message=str(exc))
-        try:
-            stdout, stderr = open_logs(spec)
-        except OSError as exc:
-            message = f"cannot write logs to {spec.log_dir}: {exc.strerror or exc}"
-            return RunResult(Outcome.ERROR, message=message)
+        logs = open_logs(spec)
+        if isinstance(logs, RunResult):
+            return logs
+        stdout, stderr = logs
         with stdout, stderr:
             return await self._run(spec.remote, command, spec, stdout, stderr)
 
