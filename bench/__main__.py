@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from . import BENCHMARKS
-from .common import Line, kill_tree
+from .common import Line, kill_tree, proc_stats
 from .worker import RESULT_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -109,18 +109,13 @@ def run_worker(
 
 def _cpu_ticks() -> dict[int, tuple[int, str]]:
     ticks = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    for pid, fields in proc_stats():
         try:
-            with open(f"/proc/{entry.name}/stat", encoding="ascii") as file:
-                stat = file.read()
-            with open(f"/proc/{entry.name}/cmdline", "rb") as file:
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
                 command = file.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        ticks[int(entry.name)] = (int(fields[11]) + int(fields[12]), command.strip())
+        ticks[pid] = (int(fields[11]) + int(fields[12]), command.strip())
     return ticks
 
 

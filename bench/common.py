@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,8 +227,11 @@ def quiet_logging(path: Path) -> None:
 # ------------------------------------------------------ process memory ----
 
 
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
+def proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """``(pid, fields of /proc/PID/stat after the command name)`` per process.
+
+    Field 0 is the state, 1 the ppid, 11 and 12 user and system CPU ticks.
+    """
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -238,8 +241,13 @@ def _children_map() -> dict[int, list[int]]:
         except OSError:
             continue
         # The command name may hold spaces and ")": fields follow the last ")".
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+        yield int(entry.name), stat.rsplit(")", 1)[1].split()
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for pid, fields in proc_stats():
+        children.setdefault(int(fields[1]), []).append(pid)
     return children
 
 

@@ -16,7 +16,7 @@ from bennettbot.models import FakeClock, Requester
 from bennettbot.notifier import RecordingNotifier
 from bennettbot.runners import LocalRunner
 from bennettbot.scheduler import Scheduler
-from bennettbot.settings import SHIPPED_WORKSPACE
+from bennettbot.settings import SHIPPED_WORKSPACE, Settings
 from bennettbot.store import Store
 
 ALICE = Requester(user="U1", channel="C1", thread_ts="1700000000.000100")
@@ -57,6 +57,16 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None
 
 def job_config(toml: str, path: str = "test-config.toml") -> JobConfig:
     return parse_job_config(tomllib.loads(toml), Path(path))
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No setting in the environment, and a working folder with no ``.env``."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture

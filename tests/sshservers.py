@@ -36,6 +36,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from bennettbot.runners.ssh import SSHRunner
+
 HOST = "127.0.0.1"
 # Bounds every wait in these helpers and the tests that use them.
 WAIT_SECONDS = 20.0
@@ -439,6 +441,18 @@ LogLevel VERBOSE
                 self.process.kill()
                 self.process.wait()
         self._reader.join(timeout=WAIT_SECONDS)
+
+
+@pytest.fixture(name="ssh_runner")
+async def ssh_runner_fixture(
+    ssh_keys: SSHKeys, ssh_server: InProcessSSHServer
+) -> AsyncIterator[SSHRunner]:
+    """An ``SSHRunner`` with the test client key, trusting the in-process server."""
+    runner = SSHRunner(ssh_keys.client_key_path, ssh_server.known_hosts)
+    try:
+        yield runner
+    finally:
+        await runner.close()
 
 
 @pytest.fixture(name="sshd", scope="session")

@@ -1,7 +1,6 @@
 """No argument can inject a command: quoted arguments reach the job verbatim."""
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from bennettbot.models import Outcome, Remote, RunSpec
 from bennettbot.runners import (
     BadArgument,
     LocalRunner,
-    SSHRunner,
     render_command,
     template_params,
 )
@@ -21,6 +19,7 @@ from sshservers import (  # noqa: F401 (fixtures)
     InProcessSSHServer,
     SSHKeys,
     ssh_keys_fixture,
+    ssh_runner_fixture,
     ssh_server_fixture,
 )
 
@@ -100,17 +99,6 @@ async def test_local_job_receives_the_argument_verbatim(tmp_path, work, argument
     assert result.outcome == Outcome.SUCCEEDED, spec.stderr_path.read_text()
     assert spec.stdout_path.read_bytes() == argument.encode()
     assert not (work / MARKER).exists()
-
-
-@pytest.fixture
-async def ssh_runner(
-    ssh_keys: SSHKeys, ssh_server: InProcessSSHServer
-) -> AsyncIterator[SSHRunner]:
-    runner = SSHRunner(ssh_keys.client_key_path, ssh_server.known_hosts)
-    try:
-        yield runner
-    finally:
-        await runner.close()
 
 
 @property_settings(max_examples=40)

@@ -27,6 +27,7 @@ from sshservers import (  # noqa: F401 (fixtures)
     fifo,
     read_line,
     ssh_keys_fixture,
+    ssh_runner_fixture,
     ssh_server_fixture,
     sshd_fixture,
     wait_for_exit,
@@ -61,14 +62,8 @@ def spec_for(
 
 
 @pytest.fixture
-async def runner(
-    ssh_keys: SSHKeys, ssh_server: InProcessSSHServer
-) -> AsyncIterator[SSHRunner]:
-    runner = SSHRunner(ssh_keys.client_key_path, ssh_server.known_hosts)
-    try:
-        yield runner
-    finally:
-        await runner.close()
+def runner(ssh_runner: SSHRunner) -> SSHRunner:
+    return ssh_runner
 
 
 # ------------------------------------------------------------ in-process ----

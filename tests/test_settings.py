@@ -35,16 +35,6 @@ FULL = {
 
 
 @pytest.fixture
-def clean_env(monkeypatch, tmp_path):
-    """No setting in the environment, and a working folder with no ``.env``."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
 def full_env(clean_env, monkeypatch):
     for name, value in FULL.items():
         monkeypatch.setenv(name, value)
