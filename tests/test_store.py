@@ -230,3 +230,37 @@ async def test_next_wakeup_is_now_for_a_job_that_is_startable_already(store, clo
     assert await store.next_wakeup(clock.now()) == clock.now()
     await store.reserve_due(clock.now())
     assert await store.next_wakeup(clock.now()) is None
+
+
+async def test_out_of_office_is_stored_replaced_and_cleared(store):
+    from datetime import date
+
+    assert await store.out_of_office() is None
+    await store.set_out_of_office(date(2026, 12, 1), date(2026, 12, 5))
+    await store.set_out_of_office(date(2026, 12, 2), date(2026, 12, 9))
+    assert await store.out_of_office() == (date(2026, 12, 2), date(2026, 12, 9))
+    await store.clear_out_of_office()
+    assert await store.out_of_office() is None
+
+
+async def test_a_support_request_is_reposted_once(store, clock):
+    assert await store.mark_reposted("C1", "1.1", clock.now())
+    assert not await store.mark_reposted("C1", "1.1", clock.now())
+    assert await store.mark_reposted("C1", "1.2", clock.now())
+
+
+async def test_a_version_1_database_is_upgraded(tmp_path, clock):
+    import sqlite3
+
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as db:  # as the first release left it
+        db.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+        db.execute(
+            "INSERT INTO jobs (type, start_after) VALUES ('test_hello', ?)",
+            (to_db(clock.now()),),
+        )
+    store = await Store.open(path)
+    assert await store.schema_version() == len(MIGRATIONS)
+    assert [j.type for j in await store.list_jobs()] == ["test_hello"]
+    assert await store.out_of_office() is None
+    await store.close()

@@ -21,6 +21,7 @@ from .fabfile import fetch_fabfile
 from .jobconfig import JobConfig, load_job_config
 from .models import Clock, QueuedJob, SystemClock
 from .notifier import LogNotifier, Notifier
+from .responder import Responder
 from .runners import LocalRunner
 from .scheduler import Scheduler
 from .settings import Role, Settings
@@ -42,6 +43,7 @@ class Engine:
     session: aiohttp.ClientSession
     dispatcher: Dispatcher
     scheduler: Scheduler
+    responder: Responder
 
 
 @asynccontextmanager
@@ -86,7 +88,10 @@ async def open_engine(
         scheduler = Scheduler(
             store, config, clock, dispatcher.wake, settings.SLACK_APP_USERNAME
         )
-        yield Engine(settings, config, store, session, dispatcher, scheduler)
+        responder = Responder(
+            config, scheduler, store, clock, settings.SLACK_APP_USERNAME
+        )
+        yield Engine(settings, config, store, session, dispatcher, scheduler, responder)
 
 
 def _callback_builder(settings: Settings, clock: Clock):

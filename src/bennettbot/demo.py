@@ -7,21 +7,18 @@ is removed at exit; the shipped job configuration and workspace are used.
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from . import messages
-from .app import open_engine
+from . import commands
+from .app import Engine, open_engine
 from .models import QueuedJob, Requester
 from .notifier import Report
-from .scheduler import SchedulingError
 from .settings import Settings, load_settings
 
 PROMPT = "you> "
-_REMOVE = re.compile(r"remove job id (\d+)", re.IGNORECASE)
 
 
 class ConsoleNotifier:
@@ -82,7 +79,7 @@ async def run_demo(
             stdout.flush()
             number = 0
             async for line in _lines(stdin):
-                text = " ".join(line.split()).removesuffix(".").strip()
+                text = commands.clean(line)
                 if text.lower() in ("quit", "exit"):
                     break
                 number += 1
@@ -96,28 +93,11 @@ async def run_demo(
     return 0
 
 
-async def _answer(engine, text: str, message_id: str) -> str:
-    config, scheduler = engine.config, engine.scheduler
+async def _answer(engine: Engine, text: str, message_id: str) -> str:
     if not text:
         return ""
-    words = text.lower().split()
-    if words == ["status"]:
-        return await scheduler.status()
-    if found := _REMOVE.fullmatch(text):
-        return await scheduler.remove_job(int(found[1]))
-    if words[0] == "help" or words[-1] == "help":
-        name = words[1] if words[0] == "help" and len(words) == 2 else words[0]
-        if len(words) == 2 and name in config.namespaces:
-            return messages.namespace_help(config.namespaces[name], "")
-        return messages.general_help(config.namespaces, "")
-    match = config.match(text)
-    if match is None:
-        return "Sorry, I didn't understand that.\n" + messages.general_help(
-            config.namespaces, ""
-        )
     requester = Requester(user="you", channel="demo", thread_ts=message_id)
-    try:
-        reply = await scheduler.perform(match, requester)
-    except SchedulingError as exc:
-        return str(exc)
-    return reply or f"(accepted: message {message_id} gets a :white_check_mark:)"
+    reply = await engine.responder.respond(text, requester)
+    if reply.accepted and not reply.text:
+        return f"(accepted: message {message_id} gets a :white_check_mark:)"
+    return reply.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 
 from .jobconfig import Namespace
 from .models import Outcome, RunResult
@@ -140,3 +140,39 @@ def namespace_help(namespace: Namespace, bot_name: str) -> str:
         about = f": {command.help}" if command.help else ""
         lines.append(f"• `{mention}{namespace.name} {command.command}`{about}")
     return "\n".join(lines)
+
+
+def apology(namespaces: Mapping[str, Namespace], bot_name: str) -> str:
+    return "Sorry, I didn't understand that.\n" + general_help(namespaces, bot_name)
+
+
+def restricted(namespace: str) -> str:
+    return (
+        f"Sorry, the `{namespace}` commands are only for members of the team; "
+        "please ask one of them to run it for you."
+    )
+
+
+OOO_BAD_DATES = (
+    "Sorry, give the dates as YYYY-MM-DD, e.g. "
+    "`techsupport ooo on from 2026-12-01 to 2026-12-05`."
+)
+OOO_BAD_PERIOD = (
+    "The out-of-office period must start on or before its end, and must not be "
+    "over already."
+)
+OOO_OFF = "Tech-support is back in the office."
+IN_OFFICE = "Tech-support is in the office."
+
+
+def ooo_set(start: date, end: date) -> str:
+    return f"Tech-support is out of office from {start} until {end}."
+
+
+def ooo_status(period: tuple[date, date] | None, today: date) -> str:
+    if period is None or period[1] < today:
+        return IN_OFFICE
+    start, end = period
+    if start > today:
+        return f"Tech-support will be out of office from {start} until {end}."
+    return f"Tech-support is out of office until {end}."

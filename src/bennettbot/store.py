@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import aiosqlite
@@ -79,6 +79,19 @@ MIGRATIONS: tuple[str, ...] = (
     BEGIN
         DELETE FROM jobs WHERE id = NEW.job_id AND state = 'running';
     END;
+    """,
+    """
+    CREATE TABLE tech_support_ooo (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        start_date TEXT NOT NULL,
+        end_date TEXT NOT NULL
+    );
+    CREATE TABLE support_reposts (
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        reposted_at INTEGER NOT NULL,
+        PRIMARY KEY (channel, ts)
+    );
     """,
 )
 
@@ -346,6 +359,35 @@ class Store:
             Suppression(row[0], row[1], from_db(row[2]), from_db(row[3]))
             for row in rows
         ]
+
+    # -- tech-support ------------------------------------------------------
+
+    async def set_out_of_office(self, start: date, end: date) -> None:
+        await self._rows(
+            """INSERT INTO tech_support_ooo (id, start_date, end_date) VALUES (1, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET start_date = excluded.start_date,
+                                              end_date = excluded.end_date""",
+            (start.isoformat(), end.isoformat()),
+        )
+
+    async def clear_out_of_office(self) -> None:
+        await self._rows("DELETE FROM tech_support_ooo")
+
+    async def out_of_office(self) -> tuple[date, date] | None:
+        """The stored out-of-office period (past ones included), or None."""
+        rows = await self._rows("SELECT start_date, end_date FROM tech_support_ooo")
+        if not rows:
+            return None
+        return date.fromisoformat(rows[0][0]), date.fromisoformat(rows[0][1])
+
+    async def mark_reposted(self, channel: str, ts: str, now: datetime) -> bool:
+        """Remember a reposted support request; False if it already was."""
+        rows = await self._rows(
+            """INSERT INTO support_reposts (channel, ts, reposted_at) VALUES (?, ?, ?)
+               ON CONFLICT DO NOTHING RETURNING 1""",
+            (channel, ts, to_db(now)),
+        )
+        return bool(rows)
 
     # -- run history -------------------------------------------------------
 
