@@ -176,3 +176,31 @@ def ooo_status(period: tuple[date, date] | None, today: date) -> str:
     if start > today:
         return f"Tech-support will be out of office from {start} until {end}."
     return f"Tech-support is out of office until {end}."
+
+
+SUPPORT_FROM_DM = (
+    "Sorry, I can't call tech-support from this conversation: ask in a channel "
+    "and mention tech-support there."
+)
+
+
+def support_repost(permalink: str) -> str:
+    return f"Tech-support request: {permalink}"
+
+
+def failure_repost(job_type: str, permalink: str) -> str:
+    return f"Command `{job_type}` failed: {permalink}"
+
+
+def out_of_office_reply(end: date) -> str:
+    return (
+        f"Tech-support is out of office until {end}; your request has been "
+        "passed on and will be seen when they are back."
+    )
+
+
+def listener_failed(error: Exception) -> str:
+    return (
+        "Sorry, something went wrong while I was handling this message "
+        f"({type(error).__name__}); the error has been logged."
+    )

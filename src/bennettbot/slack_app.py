@@ -1,0 +1,275 @@
+"""The Slack listeners (slack-bolt, async). Raw Slack dicts stop here.
+
+Mentions and direct messages become commands for the ``Responder``; channel
+messages with the word ``tech-support`` become support requests. Every
+listener runs after bolt has acked the envelope; per-envelope work before the
+ack is one dictionary look-up (the duplicate check) and a cached
+authorization.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from . import commands, messages
+from .models import Clock, Requester
+from .responder import Responder
+from .store import Store
+
+log = structlog.get_logger("slack")
+ACCEPTED_REACTION = "white_check_mark"
+SUPPORT_REACTION = "sos"
+ERROR_REACTION = "x"
+SEEN_EVENTS = 10_000
+GUEST_CACHE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    user_id: str
+    bot_id: str
+    team_id: str
+    name: str
+
+
+async def identify(client: AsyncWebClient) -> BotIdentity:
+    """Who the bot is, from ``auth.test`` (called once, at start)."""
+    found = await client.auth_test()
+    return BotIdentity(
+        user_id=found["user_id"],
+        bot_id=found.get("bot_id", ""),
+        team_id=found.get("team_id", ""),
+        name=found.get("user", ""),
+    )
+
+
+async def channel_id(client: AsyncWebClient, name_or_id: str) -> str:
+    """The id of a channel given by name (``logs``, ``#logs``) or id."""
+    name = name_or_id.removeprefix("#")
+    if not name or (name[0] in "CGD" and name.isupper() and name.isalnum()):
+        return name
+    async for page in await client.conversations_list(
+        types="public_channel,private_channel", exclude_archived=True, limit=200
+    ):
+        for channel in page["channels"]:
+            if channel["name"] == name:
+                return channel["id"]
+    return name  # unknown: Slack will say so when it is used
+
+
+async def join_public_channels(client: AsyncWebClient) -> int:
+    """Join every public channel the bot is not in; how many it joined."""
+    joined = 0
+    async for page in await client.conversations_list(
+        types="public_channel", exclude_archived=True, limit=200
+    ):
+        for channel in page["channels"]:
+            if not channel.get("is_member"):
+                await client.conversations_join(channel=channel["id"])
+                joined += 1
+    return joined
+
+
+class GuestCheck:
+    """Whether a user is a guest (``users.info``), remembered for an hour."""
+
+    def __init__(self, client: AsyncWebClient, clock: Clock) -> None:
+        self._client = client
+        self._clock = clock
+        self._known: dict[str, tuple[bool, float]] = {}
+
+    async def is_guest(self, user: str) -> bool:
+        now = self._clock.now().timestamp()
+        cached = self._known.get(user)
+        if cached is not None and now - cached[1] < GUEST_CACHE_SECONDS:
+            return cached[0]
+        info = (await self._client.users_info(user=user))["user"]
+        guest = bool(info.get("is_restricted") or info.get("is_ultra_restricted"))
+        self._known[user] = (guest, now)
+        return guest
+
+
+class SlackHandlers:
+    """What the bot does with each kind of event."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        identity: BotIdentity,
+        responder: Responder,
+        store: Store,
+        clock: Clock,
+        tech_support_channel: str,
+    ) -> None:
+        self._client = client
+        self._identity = identity
+        self._responder = responder
+        self._store = store
+        self._clock = clock
+        self._tech_support_channel = tech_support_channel
+        self._guests = GuestCheck(client, clock)
+
+    async def on_mention(self, event: dict[str, Any]) -> None:
+        text = event.get("text", "")
+        if commands.is_support_request(text):
+            return  # its `message` twin is the support request
+        addressed = commands.addressed_text(text, self._identity.user_id, is_im=False)
+        if addressed is not None:
+            await self._command(event, addressed, is_im=False)
+
+    async def on_message(self, event: dict[str, Any]) -> None:
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            message = {**event.get("message", {}), "channel": event.get("channel")}
+        elif subtype is None:
+            message = event
+        else:
+            return
+        if message.get("bot_id") or message.get("user") == self._identity.user_id:
+            return
+        text = message.get("text", "")
+        if event.get("channel_type") == "im":
+            if subtype is not None:
+                return
+            if commands.is_support_request(text):
+                await self._reply(message, messages.SUPPORT_FROM_DM)
+                return
+            addressed = commands.addressed_text(
+                text, self._identity.user_id, is_im=True
+            )
+            await self._command(message, addressed or "", is_im=True)
+        elif commands.is_support_request(text):
+            await self._support_request(message)
+
+    async def on_channel_created(self, event: dict[str, Any]) -> None:
+        await self._client.conversations_join(channel=event["channel"]["id"])
+
+    async def on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        """A listener failed: mark the message and say so in its thread."""
+        event = body.get("event") or {}
+        log.error("listener_failed", error=repr(error), event_type=event.get("type"))
+        if event.get("channel") and event.get("ts"):
+            await self._react(event, ERROR_REACTION)
+            await self._reply(event, messages.listener_failed(error))
+
+    async def _command(self, event: dict[str, Any], text: str, *, is_im: bool) -> None:
+        user = event.get("user", "")
+        requester = Requester(
+            user=user,
+            channel=event["channel"],
+            thread_ts=event.get("thread_ts") or event["ts"],
+            is_im=is_im,
+        )
+        cleaned = commands.clean(text)
+        is_guest = await self._guests.is_guest(user) if user else False
+        reply = await self._responder.respond(cleaned, requester, is_guest=is_guest)
+        if reply.accepted:
+            await self._react(event, ACCEPTED_REACTION)
+        if reply.text:
+            await self._reply(event, reply.text)
+
+    async def _support_request(self, message: dict[str, Any]) -> None:
+        channel, ts = message.get("channel", ""), message.get("ts", "")
+        if not channel or not ts or channel == self._tech_support_channel:
+            return
+        await self._react(message, SUPPORT_REACTION)
+        if not await self._store.mark_reposted(channel, ts, self._clock.now()):
+            return  # an edit of a request that was reposted already
+        found = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+        await self._client.chat_postMessage(
+            channel=self._tech_support_channel,
+            text=messages.support_repost(found["permalink"]),
+        )
+        period = await self._store.out_of_office()
+        today = self._clock.now().date()
+        if period is not None and period[0] <= today <= period[1]:
+            await self._reply(message, messages.out_of_office_reply(period[1]))
+
+    async def _react(self, event: dict[str, Any], name: str) -> None:
+        try:
+            await self._client.reactions_add(
+                channel=event["channel"], timestamp=event["ts"], name=name
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_reacted":
+                raise
+
+    async def _reply(self, event: dict[str, Any], text: str) -> None:
+        await self._client.chat_postMessage(
+            channel=event["channel"],
+            thread_ts=event.get("thread_ts") or event["ts"],
+            text=text,
+        )
+
+
+def build_app(
+    client: AsyncWebClient,
+    identity: BotIdentity,
+    handlers: SlackHandlers,
+    *,
+    signing_secret: str = "",
+    process_before_response: bool = False,
+) -> AsyncApp:
+    """The bolt app: listeners wired to ``handlers``; authorization cached."""
+    cached = AuthorizeResult(
+        enterprise_id=None,
+        team_id=identity.team_id,
+        bot_user_id=identity.user_id,
+        bot_id=identity.bot_id,
+        bot_token=client.token,
+    )
+
+    async def authorize(**_: object) -> AuthorizeResult:
+        return cached
+
+    app = AsyncApp(
+        client=client,
+        authorize=authorize,
+        signing_secret=signing_secret or None,
+        process_before_response=process_before_response,
+        request_verification_enabled=False,  # Socket Mode: no HTTP requests
+        logger=None,
+    )
+    seen: OrderedDict[str, None] = OrderedDict()
+
+    @app.middleware
+    async def once_per_event(body: dict[str, Any], next: Callable[[], Awaitable[Any]]):
+        """A redelivered event (same ``event_id``) is handled once."""
+        event_id = body.get("event_id")
+        if event_id:
+            if event_id in seen:
+                return None
+            seen[event_id] = None
+            if len(seen) > SEEN_EVENTS:
+                seen.popitem(last=False)
+        return await next()
+
+    @app.event("app_mention")
+    async def mention(event: dict[str, Any]) -> None:
+        await handlers.on_mention(event)
+
+    @app.event("message")
+    async def message(event: dict[str, Any]) -> None:
+        await handlers.on_message(event)
+
+    @app.event("channel_created")
+    async def channel_created(event: dict[str, Any]) -> None:
+        await handlers.on_channel_created(event)
+
+    @app.error
+    async def error(error: Exception, body: dict[str, Any]) -> None:
+        try:
+            await handlers.on_error(error, body)
+        except SlackClientError:
+            log.exception("error_report_failed")
+
+    return app
