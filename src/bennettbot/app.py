@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 
 import aiohttp
 import structlog
+from slack_sdk.web.async_client import AsyncWebClient
 
+from .bot import run_bot
 from .dispatcher import Dispatcher, Folders
 from .fabfile import fetch_fabfile
 from .jobconfig import JobConfig, load_job_config
@@ -26,11 +28,12 @@ from .runners import LocalRunner
 from .scheduler import Scheduler
 from .settings import Role, Settings
 from .signing import callback_url
+from .slack_notifier import SlackNotifier, add_retries
 from .store import Store
 
 log = structlog.get_logger("app")
 SHUTDOWN_GRACE_SECONDS = 5.0
-BUILT_ROLES: frozenset[Role] = frozenset({"dispatcher"})
+BUILT_ROLES: frozenset[Role] = frozenset({"bot", "dispatcher"})
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Engine:
     dispatcher: Dispatcher
     scheduler: Scheduler
     responder: Responder
+    slack: AsyncWebClient | None  # None when no bot token is set
 
 
 @asynccontextmanager
@@ -61,6 +65,19 @@ async def open_engine(
         store = await Store.open(settings.DB_PATH)
         stack.push_async_callback(store.close)
         session = await stack.enter_async_context(aiohttp.ClientSession())
+        slack = None
+        if settings.SLACK_BOT_TOKEN is not None:
+            slack = add_retries(
+                AsyncWebClient(
+                    token=settings.SLACK_BOT_TOKEN.get_secret_value(),
+                    base_url=settings.slack_api_url,
+                    session=session,
+                )
+            )
+        if notifier is None and slack is not None:
+            notifier = SlackNotifier(
+                slack, settings.SLACK_LOGS_CHANNEL, settings.SLACK_TECH_SUPPORT_CHANNEL
+            )
         ssh = None
         if any(ns.remote for ns in config.namespaces.values()):
             from .runners import SSHRunner
@@ -91,7 +108,9 @@ async def open_engine(
         responder = Responder(
             config, scheduler, store, clock, settings.SLACK_APP_USERNAME
         )
-        yield Engine(settings, config, store, session, dispatcher, scheduler, responder)
+        yield Engine(
+            settings, config, store, session, dispatcher, scheduler, responder, slack
+        )
 
 
 def _callback_builder(settings: Settings, clock: Clock):
@@ -124,15 +143,48 @@ async def run_dispatcher(engine: Engine, stop: asyncio.Event) -> None:
         await task
 
 
+def _bot(engine: Engine, stop: asyncio.Event) -> Coroutine[object, object, None]:
+    settings = engine.settings
+    assert engine.slack is not None and settings.SLACK_APP_TOKEN is not None
+    secret = settings.SLACK_SIGNING_SECRET
+    return run_bot(
+        engine.slack,
+        app_token=settings.SLACK_APP_TOKEN.get_secret_value(),
+        signing_secret=secret.get_secret_value() if secret else "",
+        tech_support_channel=settings.SLACK_TECH_SUPPORT_CHANNEL,
+        check_file=settings.BOT_CHECK_FILE,
+        responder=engine.responder,
+        store=engine.store,
+        clock=SystemClock(),
+        stop=stop,
+    )
+
+
+async def run_roles(engine: Engine, roles: set[str], stop: asyncio.Event) -> None:
+    """Run ``roles`` until ``stop``; a role that fails stops the others too."""
+    tasks = []
+    if "dispatcher" in roles:
+        tasks.append(
+            asyncio.create_task(run_dispatcher(engine, stop), name="dispatcher")
+        )
+    if "bot" in roles:
+        tasks.append(asyncio.create_task(_bot(engine, stop), name="bot"))
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    stop.set()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        task.result()
+
+
 async def serve(settings: Settings, role: Role) -> int:
     """Run ``role`` until SIGTERM or SIGINT; the process's exit status."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    roles = sorted(BUILT_ROLES) if role == "all" else [role]
-    log.info("starting", roles=roles)
+    roles = set(BUILT_ROLES) if role == "all" else {role}
+    log.info("starting", roles=sorted(roles))
     async with open_engine(settings) as engine:
-        await run_dispatcher(engine, stop)
+        await run_roles(engine, roles, stop)
     log.info("stopped")
     return 0
