@@ -143,7 +143,9 @@ async def run_dispatcher(engine: Engine, stop: asyncio.Event) -> None:
         await task
 
 
-def _bot(engine: Engine, stop: asyncio.Event) -> Coroutine[object, object, None]:
+def _bot(
+    engine: Engine, stop: asyncio.Event, ping_interval: float
+) -> Coroutine[object, object, None]:
     settings = engine.settings
     assert engine.slack is not None and settings.SLACK_APP_TOKEN is not None
     secret = settings.SLACK_SIGNING_SECRET
@@ -157,10 +159,13 @@ def _bot(engine: Engine, stop: asyncio.Event) -> Coroutine[object, object, None]
         store=engine.store,
         clock=SystemClock(),
         stop=stop,
+        ping_interval=ping_interval,
     )
 
 
-async def run_roles(engine: Engine, roles: set[str], stop: asyncio.Event) -> None:
+async def run_roles(
+    engine: Engine, roles: set[str], stop: asyncio.Event, *, ping_interval: float = 10
+) -> None:
     """Run ``roles`` until ``stop``; a role that fails stops the others too."""
     tasks = []
     if "dispatcher" in roles:
@@ -168,7 +173,8 @@ async def run_roles(engine: Engine, roles: set[str], stop: asyncio.Event) -> Non
             asyncio.create_task(run_dispatcher(engine, stop), name="dispatcher")
         )
     if "bot" in roles:
-        tasks.append(asyncio.create_task(_bot(engine, stop), name="bot"))
+        bot = _bot(engine, stop, ping_interval)
+        tasks.append(asyncio.create_task(bot, name="bot"))
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     stop.set()
     await asyncio.gather(*pending, return_exceptions=True)

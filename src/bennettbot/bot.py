@@ -36,6 +36,7 @@ async def run_bot(
     clock: Clock,
     stop: asyncio.Event,
     process_before_response: bool = False,
+    ping_interval: float = 10.0,
 ) -> None:
     """Connect to Slack and handle events until ``stop`` is set.
 
@@ -54,7 +55,8 @@ async def run_bot(
         signing_secret=signing_secret,
         process_before_response=process_before_response,
     )
-    handler = AsyncSocketModeHandler(app, app_token)
+    # ping_interval: how soon a silently dropped socket is noticed and reopened
+    handler = AsyncSocketModeHandler(app, app_token, ping_interval=ping_interval)
     await handler.connect_async()
     _create(check_file)
     log.info("connected", bot=identity.name, user_id=identity.user_id, joined=joined)

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -243,11 +244,11 @@ def build_app(
 
     @app.middleware
     async def once_per_event(body: dict[str, Any], next: Callable[[], Awaitable[Any]]):
-        """A redelivered event (same ``event_id``) is handled once."""
+        """A redelivered event (same ``event_id``) is acked, handled once."""
         event_id = body.get("event_id")
         if event_id:
             if event_id in seen:
-                return None
+                return BoltResponse(status=200, body="")
             seen[event_id] = None
             if len(seen) > SEEN_EVENTS:
                 seen.popitem(last=False)

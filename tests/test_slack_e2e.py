@@ -1,0 +1,312 @@
+"""End to end: the real slack-bolt Socket Mode client against the emulator,
+with the real dispatcher, store and subprocesses behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bennettbot.app import Engine, open_engine, run_roles
+from bennettbot.emulator import SlackEmulator
+from bennettbot.settings import load_settings
+from conftest import wait_until
+
+JOBS = Path(__file__).parent / "fixtures" / "e2e_jobs.toml"
+
+
+@dataclass
+class Bot:
+    slack: SlackEmulator
+    engine: Engine
+    tmp: Path
+
+
+@pytest.fixture
+async def slack():
+    async with SlackEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def bot(slack, tmp_path, clean_env):
+    settings = load_settings(
+        SLACK_BOT_TOKEN=slack.bot_token,
+        SLACK_APP_TOKEN=slack.app_token,
+        SLACK_APP_USERNAME="bennettbot",
+        SLACK_LOGS_CHANNEL="#logs",
+        SLACK_TECH_SUPPORT_CHANNEL="#tech-support",
+        SLACK_API_URL=slack.api_url,
+        DB_PATH=tmp_path / "bot.db",
+        LOGS_DIR=tmp_path / "logs",
+        HOST_LOGS_DIR="/srv/bot/logs",
+        FAB_WORKSPACE_DIR=tmp_path / "fab",
+        BOT_CHECK_FILE=tmp_path / "check",
+        JOB_CONFIG_PATH=JOBS,
+        WORKSPACE_DIR=tmp_path / "workspace",  # none: jobs run in FAB_WORKSPACE_DIR
+    )
+    stop = asyncio.Event()
+    async with open_engine(settings) as engine:
+        roles = asyncio.create_task(
+            run_roles(engine, {"bot", "dispatcher"}, stop, ping_interval=0.5)
+        )
+        await slack.wait_for_connection(timeout=10)
+        await wait_until((tmp_path / "check").exists, 10)
+        try:
+            yield Bot(slack, engine, tmp_path)
+        finally:
+            stop.set()
+            await asyncio.wait_for(roles, 15)
+
+
+async def reacted(slack: SlackEmulator, channel: str, ts: str, name: str) -> None:
+    await slack.wait_for(lambda: name in slack.reactions(channel, ts) or None)
+
+
+async def test_the_check_file_exists_once_connected_and_channels_are_joined(bot):
+    assert (bot.tmp / "check").exists()
+    joined = {c.params.get("channel") for c in bot.slack.calls_to("conversations.join")}
+    assert {"C0TECH", "C0RANDOM"} <= joined
+
+
+async def test_a_mention_runs_a_job_and_replies_in_its_thread(bot):
+    slack = bot.slack
+    asked = await slack.post("alice", "general", "<@U0BOT> test echo hello.")
+    reply = await slack.wait_for_reply("C0GENERAL", asked.ts, contains="hello")
+    assert reply.text == "hello\n"
+    assert "white_check_mark" in slack.reactions("C0GENERAL", asked.ts)
+    started = [m.text for m in slack.messages("C0LOGS")]
+    assert "Command `test_echo` about to start" in started
+
+
+async def test_a_reminder_mention_and_a_reply_inside_a_thread(bot):
+    slack = bot.slack
+    parent = await slack.post("alice", "general", "a thread")
+    asked = await slack.post(
+        "bob",
+        "general",
+        "Reminder: <@U0BOT|bennettbot> test echo hi.",
+        thread_ts=parent.ts,
+    )
+    reply = await slack.wait_for_reply("C0GENERAL", parent.ts, contains="hi")
+    assert reply.thread_ts == parent.ts
+    assert asked.thread_ts == parent.ts
+
+
+async def test_a_direct_message_is_a_command(bot):
+    slack = bot.slack
+    asked = await slack.dm("alice", "test echo dm")
+    reply = await slack.wait_for_reply("D0ALICE", asked.ts, contains="dm")
+    assert reply.text == "dm\n"
+
+
+async def test_each_report_format(bot):
+    slack = bot.slack
+    asked = await slack.post("alice", "general", "<@U0BOT> test blocks")
+    reply = await slack.wait_for_reply("C0GENERAL", asked.ts)
+    assert reply.blocks[0]["text"]["text"] == "*hi*"
+    asked = await slack.post("alice", "general", "<@U0BOT> test code")
+    reply = await slack.wait_for_reply("C0GENERAL", asked.ts)
+    assert reply.text == "```\nx = 1\n```"
+    asked = await slack.post("alice", "general", "<@U0BOT> test file")
+    reply = await slack.wait_for_reply("C0GENERAL", asked.ts)
+    [file_id] = reply.files
+    assert slack.file_content(file_id) == b"file contents\n"
+    assert not slack.calls_to("files.upload")  # the retired method
+    asked = await slack.post("alice", "general", "<@U0BOT> test quiet")
+    reply = await slack.wait_for_reply("C0GENERAL", asked.ts)
+    assert reply.text == "Command `test_quiet` succeeded"
+
+
+async def test_a_failure_is_reported_and_reposted_to_tech_support(bot):
+    slack = bot.slack
+    asked = await slack.post("alice", "general", "<@U0BOT> test fail")
+    failure = await slack.wait_for_reply("C0GENERAL", asked.ts, contains="failed")
+    assert (
+        "exit status 3" in failure.text and "/srv/bot/logs/test_fail/" in failure.text
+    )
+    assert "@bennettbot showlogs tail stderr test_fail/" in failure.text
+    permalink = slack.permalink("C0GENERAL", failure.ts)
+    await slack.wait_for(
+        lambda: any(permalink in m.text for m in slack.messages("C0TECHSUP")) or None
+    )
+
+
+async def test_a_failure_asked_in_a_dm_is_not_reposted(bot):
+    slack = bot.slack
+    asked = await slack.dm("alice", "test fail")
+    await slack.wait_for_reply("D0ALICE", asked.ts, contains="failed")
+    before = len(slack.messages("C0TECHSUP"))
+    # the next job's report proves the failure's handling is over
+    done = await slack.dm("alice", "test quiet")
+    await slack.wait_for_reply("D0ALICE", done.ts, contains="succeeded")
+    assert len(slack.messages("C0TECHSUP")) == before
+
+
+async def test_guests_cannot_run_restricted_commands(bot):
+    slack = bot.slack
+    asked = await slack.post("guest", "general", "<@U0BOT> secret quiet")
+    reply = await slack.wait_for_reply("C0GENERAL", asked.ts)
+    assert "only for members of the team" in reply.text
+    assert await bot.engine.store.list_jobs() == []
+    asked = await slack.post("alice", "general", "<@U0BOT> secret quiet")
+    await slack.wait_for_reply("C0GENERAL", asked.ts, contains="succeeded")
+
+
+async def test_already_running_status_and_remove(bot):
+    slack = bot.slack
+    first = await slack.post("alice", "general", "<@U0BOT> test wait")
+    await slack.wait_for(lambda: slack.reactions("C0GENERAL", first.ts) or None)
+    await slack.wait_for(
+        lambda: any("test_wait" in m.text for m in slack.messages("C0LOGS")) or None
+    )
+    second = await slack.post("bob", "general", "<@U0BOT> test wait")
+    reply = await slack.wait_for_reply("C0GENERAL", second.ts)
+    assert "is already running" in reply.text and "remove job id" in reply.text
+    status = await slack.post("alice", "general", "<@U0BOT> status")
+    lines = (await slack.wait_for_reply("C0GENERAL", status.ts)).text.splitlines()
+    assert "running since" in lines[0] and "waiting to start" in lines[1]
+    waiting_id = lines[1].split("]")[0].strip("[")
+    removed = await slack.post(
+        "alice", "general", f"<@U0BOT> remove job id {waiting_id}"
+    )
+    reply = await slack.wait_for_reply("C0GENERAL", removed.ts)
+    assert reply.text.startswith(f"Removed job {waiting_id}")
+    (bot.tmp / "fab" / "test" / "release").touch()
+    await slack.wait_for_reply("C0GENERAL", first.ts, contains="succeeded")
+
+
+async def test_help_and_apology(bot):
+    slack = bot.slack
+    asked = await slack.post("alice", "general", "<@U0BOT> help")
+    reply = await slack.wait_for_reply("C0GENERAL", asked.ts)
+    assert "`secret` (restricted to team members)" in reply.text
+    asked = await slack.post("alice", "general", "<@U0BOT> frobnicate")
+    reply = await slack.wait_for_reply("C0GENERAL", asked.ts)
+    assert reply.text.startswith("Sorry, I didn't understand that.")
+
+
+async def test_a_support_request_is_reacted_to_and_reposted_once(bot):
+    slack = bot.slack
+    asked = await slack.post("bob", "general", "Can Tech-Support help with the VPN?")
+    await slack.wait_for(
+        lambda: "sos" in slack.reactions("C0GENERAL", asked.ts) or None
+    )
+    permalink = slack.permalink("C0GENERAL", asked.ts)
+    await slack.wait_for(
+        lambda: [m for m in slack.messages("C0TECHSUP") if permalink in m.text] or None
+    )
+    await slack.edit("bob", "general", asked.ts, "Can tech-support help? (edited)")
+    # an ordinary command after the edit: once it is answered, the edit was handled
+    probe = await slack.post("alice", "general", "<@U0BOT> status")
+    await slack.wait_for_reply("C0GENERAL", probe.ts)
+    reposts = [m for m in slack.messages("C0TECHSUP") if permalink in m.text]
+    assert len(reposts) == 1
+
+
+async def test_an_edit_that_adds_the_keyword_is_a_support_request(bot):
+    slack = bot.slack
+    asked = await slack.post("bob", "general", "the VPN is down")
+    await slack.edit("bob", "general", asked.ts, "the VPN is down, tech-support")
+    await slack.wait_for(
+        lambda: "sos" in slack.reactions("C0GENERAL", asked.ts) or None
+    )
+
+
+async def test_a_mention_with_the_keyword_is_a_support_request_not_a_command(bot):
+    slack = bot.slack
+    asked = await slack.post("bob", "general", "<@U0BOT> tech-support status")
+    await slack.wait_for(
+        lambda: "sos" in slack.reactions("C0GENERAL", asked.ts) or None
+    )
+    probe = await slack.post("alice", "general", "<@U0BOT> status")
+    await slack.wait_for_reply("C0GENERAL", probe.ts)
+    assert slack.replies("C0GENERAL", asked.ts) == []
+
+
+async def test_support_requests_while_out_of_office_get_a_reply(bot):
+    slack = bot.slack
+    asked = await slack.post(
+        "alice", "general", "<@U0BOT> techsupport ooo on from 2026-01-01 to 2099-01-01"
+    )
+    await slack.wait_for_reply("C0GENERAL", asked.ts, contains="out of office")
+    request = await slack.post("bob", "general", "help please tech-support")
+    reply = await slack.wait_for_reply(
+        "C0GENERAL", request.ts, contains="out of office"
+    )
+    assert "until 2099-01-01" in reply.text
+
+
+async def test_tech_support_cannot_be_called_from_a_dm(bot):
+    slack = bot.slack
+    asked = await slack.dm("alice", "tech-support please")
+    reply = await slack.wait_for_reply("D0ALICE", asked.ts)
+    assert "can't call tech-support from this conversation" in reply.text
+
+
+async def test_messages_in_the_tech_support_channel_and_from_bots_are_ignored(bot):
+    slack = bot.slack
+    inside = await slack.post("alice", "tech-support", "tech-support: is this on?")
+    from_bot = await slack.post_as_bot("general", "tech-support alert")
+    probe = await slack.post("alice", "general", "<@U0BOT> status")
+    await slack.wait_for_reply("C0GENERAL", probe.ts)
+    assert slack.reactions("C0TECHSUP", inside.ts) == {}
+    assert slack.reactions("C0GENERAL", from_bot.ts) == {}
+
+
+async def test_the_bot_joins_a_new_channel(bot):
+    slack = bot.slack
+    channel = await slack.create_channel("brand-new")
+    await slack.wait_for(
+        lambda: (
+            any(
+                c.params.get("channel") == channel.id
+                for c in slack.calls_to("conversations.join")
+            )
+            or None
+        )
+    )
+
+
+async def test_a_redelivered_event_is_handled_once(bot):
+    slack = bot.slack
+    asked = await slack.post("alice", "general", "<@U0BOT> help")
+    await slack.wait_for_reply("C0GENERAL", asked.ts)
+    envelopes = slack.envelopes_for(asked)
+    [mention] = [e for e in envelopes if e.event.get("type") == "app_mention"]
+    again = await slack.redeliver(mention.envelope_id)
+    await slack.wait_for_ack(again.envelope_id)
+    probe = await slack.post("alice", "general", "<@U0BOT> status")
+    await slack.wait_for_reply("C0GENERAL", probe.ts)
+    assert len(slack.replies("C0GENERAL", asked.ts)) == 1
+
+
+async def test_a_rate_limited_post_is_retried(bot):
+    slack = bot.slack
+    slack.fail_next("chat.postMessage", status=429, retry_after=0)
+    asked = await slack.post("alice", "general", "<@U0BOT> help")
+    await slack.wait_for_reply("C0GENERAL", asked.ts)
+    statuses = [c.status for c in slack.calls_to("chat.postMessage")]
+    assert 429 in statuses
+
+
+async def test_the_bot_reconnects_after_a_dropped_socket(bot):
+    slack = bot.slack
+    await slack.drop_socket()
+    await slack.wait_for(lambda: len(slack.connections) >= 2 or None, 10)
+    asked = await slack.post("alice", "general", "<@U0BOT> test echo back")
+    await slack.wait_for_reply("C0GENERAL", asked.ts, contains="back")
+
+
+async def test_a_listener_error_gets_an_x_and_a_thread_reply(bot):
+    slack = bot.slack
+    slack.fail_next("users.info", status=200, error="fatal_error")
+    asked = await slack.post("bob", "general", "<@U0BOT> test quiet")
+    reply = await slack.wait_for_reply("C0GENERAL", asked.ts)
+    assert "something went wrong" in reply.text
+    assert "x" in slack.reactions("C0GENERAL", asked.ts)
+    # and it carries on
+    again = await slack.post("bob", "general", "<@U0BOT> test quiet")
+    await slack.wait_for_reply("C0GENERAL", again.ts, contains="succeeded")
