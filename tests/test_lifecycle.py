@@ -119,7 +119,7 @@ async def test_an_invalid_job_config_stops_the_role_with_status_2(tmp_path):
     assert f"{config}: [bad_name]: namespace name" in stderr.decode()
 
 
-async def test_the_demo_runs_a_job_typed_at_its_prompt(tmp_path):
+async def test_the_demo_talks_to_the_bot_through_the_emulator(tmp_path):
     controller, terminal = pty.openpty()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -149,9 +149,15 @@ async def test_the_demo_runs_a_job_typed_at_its_prompt(tmp_path):
 
     try:
         await expect(b"you> ")
-        os.write(controller, b"test hello Bob\n")
+        os.write(controller, b"@bennettbot test hello Bob\n")
+        await expect(b"[#general] bennettbot reacted :white_check_mark:")
         await expect(b"Command `test_hello_name` about to start")
-        await expect(b"Hello Bob!")
+        await expect(b"[#general, in a thread] bennettbot: Hello Bob!")
+        os.write(controller, b"dm status\n")
+        await expect(b"[DM, in a thread] bennettbot: ")
+        os.write(controller, b"is tech-support around?\n")
+        await expect(b"[#general] bennettbot reacted :sos:")
+        await expect(b"[#tech-support] bennettbot: Tech-support request: ")
         os.write(controller, b"quit\n")
         await expect(b"bye")
         assert await asyncio.wait_for(process.wait(), 20) == 0
@@ -160,3 +166,34 @@ async def test_the_demo_runs_a_job_typed_at_its_prompt(tmp_path):
             process.kill()
             await process.wait()
         transport.close()
+
+
+async def test_role_all_connects_to_slack_answers_and_stops_cleanly(tmp_path):
+    from bennettbot.emulator import SlackEmulator
+
+    async with SlackEmulator() as slack:
+        env = clean_env(
+            tmp_path,
+            **{**DISPATCHER_ENV, "SLACK_BOT_TOKEN": slack.bot_token},
+            SLACK_APP_TOKEN=slack.app_token,
+            SLACK_SIGNING_SECRET="signing-secret-value",
+            SLACK_API_URL=slack.api_url,
+            BOT_CHECK_FILE=str(tmp_path / "check"),
+        )
+        (tmp_path / "check").write_text("stale")  # from an earlier start
+        process = await start(tmp_path, "--role", "all", env=env)
+        try:
+            await slack.wait_for_connection(timeout=20)
+            await wait_until((tmp_path / "check").exists, 10)
+            asked = await slack.post("alice", "general", "<@U0BOT> test hello Ann")
+            reply = await slack.wait_for_reply("C0GENERAL", asked.ts, timeout=10)
+            assert reply.text == "Hello Ann!\n"
+            process.terminate()
+            _, stderr = await asyncio.wait_for(process.communicate(), 20)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    for secret in ("signing-secret-value", slack.bot_token, slack.app_token):
+        assert secret.encode() not in stderr

@@ -310,3 +310,21 @@ async def test_a_listener_error_gets_an_x_and_a_thread_reply(bot):
     # and it carries on
     again = await slack.post("bob", "general", "<@U0BOT> test quiet")
     await slack.wait_for_reply("C0GENERAL", again.ts, contains="succeeded")
+
+
+async def test_a_report_that_cannot_be_posted_becomes_a_short_notice(bot):
+    slack = bot.slack
+    slack.fail_next("files.completeUploadExternal", status=200, error="not_allowed")
+    asked = await slack.post("alice", "general", "<@U0BOT> test file")
+    notice = await slack.wait_for_reply("C0GENERAL", asked.ts, contains="could not")
+    assert notice.text == (
+        "Command `test_file` finished, but I could not post its result (not_allowed)."
+    )
+
+
+async def test_a_server_error_is_retried(bot):
+    slack = bot.slack
+    slack.fail_next("chat.postMessage", status=503)
+    asked = await slack.post("alice", "general", "<@U0BOT> help")
+    await slack.wait_for_reply("C0GENERAL", asked.ts, timeout=10)
+    assert 503 in [c.status for c in slack.calls_to("chat.postMessage")]

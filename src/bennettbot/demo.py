@@ -1,51 +1,42 @@
-"""A local demo in the terminal: type commands, watch jobs run. No Slack needed.
+"""``python -m bennettbot demo``: the whole bot against the built-in Slack
+emulator, with a terminal prompt where you type as a team member.
 
-Everything (database, logs, fetched scripts) lives in a temporary folder that
-is removed at exit; the shipped job configuration and workspace are used.
+The bot, the dispatcher and the emulator run in this process; the bot talks
+to the emulator through slack_sdk exactly as it talks to Slack. Everything
+(database, logs, fetched scripts) lives in a temporary folder removed at exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
-from . import commands
-from .app import Engine, open_engine
-from .models import QueuedJob, Requester
-from .notifier import Report
+from .app import open_engine, run_roles
+from .emulator import SlackEmulator
+from .emulator.webapi import Call
 from .settings import Settings, load_settings
 
 PROMPT = "you> "
+_CHANNEL = re.compile(r"#([a-z0-9_-]+)\s+(.*)", re.DOTALL)
+HELP = """\
+bennettbot demo: a Slack workspace in this terminal (no Slack, no tokens).
+You are @alice. Type a message and press Enter:
+  @bennettbot test hello Bob      mention the bot in #general
+  #random @bennettbot status      post in another channel (#general, #tech, #random)
+  dm test read poem               a direct message to the bot
+  is tech-support around?         a support request in #general
+  guest @bennettbot showlogs …    post as @guest (restricted commands are refused)
+  quit                            leave
+"""
 
 
-class ConsoleNotifier:
-    """Prints what the bot would post in Slack."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-
-    def _print(self, text: str) -> None:
-        self._out.write(f"\n{text}\n{PROMPT}")
-        self._out.flush()
-
-    async def notify_logs(self, text: str) -> None:
-        self._print(f"[#logs] {text}")
-
-    async def report(self, job: QueuedJob, report: Report) -> None:
-        body = report.content.rstrip("\n")
-        if report.format in ("code", "file"):
-            body = f"```\n{body}\n```"
-        self._print(f"[reply to message {job.requester.thread_ts}] {body}")
-
-    async def report_failure(self, job: QueuedJob, text: str) -> None:
-        self._print(f"[reply to message {job.requester.thread_ts}] {text}")
-
-
-async def _lines(stream: TextIO):
-    """Read lines without blocking the loop (pipes and terminals)."""
+async def _lines(stream: TextIO) -> AsyncIterator[str]:
+    """Read lines without blocking the loop (terminals and pipes)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
@@ -53,51 +44,112 @@ async def _lines(stream: TextIO):
         yield line.decode("utf-8", "replace")
 
 
+def _where(slack: SlackEmulator, channel: str, thread_ts: str | None) -> str:
+    found = slack.workspace.find_channel(channel)
+    name = "DM" if found is None or found.is_im else f"#{found.name}"
+    return f"{name}, in a thread" if thread_ts else name
+
+
+def describe(slack: SlackEmulator, call: Call) -> str | None:
+    """What the bot did, in one line, or None for calls a person would not see."""
+    params, response = call.params, call.response or {}
+    if not call.ok:
+        return None
+    match call.method:
+        case "chat.postMessage":
+            message = response.get("message", {})
+            text = message.get("text") or params.get("text", "")
+            if message.get("blocks") and not params.get("text"):
+                text = "(blocks) " + str(message["blocks"])
+            where = _where(slack, response.get("channel", ""), params.get("thread_ts"))
+            return f"[{where}] bennettbot: {text.rstrip()}"
+        case "reactions.add":
+            where = _where(slack, params.get("channel", ""), None)
+            return f"[{where}] bennettbot reacted :{params.get('name')}:"
+        case "files.completeUploadExternal":
+            where = _where(slack, params.get("channel_id", ""), params.get("thread_ts"))
+            return f"[{where}] bennettbot shared a file: {params.get('files', '')}"
+    return None
+
+
+async def _watch(slack: SlackEmulator, out: TextIO) -> None:
+    seen = 0
+    while True:
+        try:
+            await slack.wait_for(lambda n=seen: len(slack.calls) > n or None, 3600)
+        except TimeoutError:
+            continue
+        for call in slack.calls[seen:]:
+            if (line := describe(slack, call)) is not None:
+                out.write(f"\n{line}\n{PROMPT}")
+        seen = len(slack.calls)
+        out.flush()
+
+
+async def _say(slack: SlackEmulator, line: str) -> None:
+    text = line.strip()
+    text = re.sub(r"@bennettbot\b", f"<@{slack.bot.id}>", text)
+    user = "alice"
+    if text.startswith("guest "):
+        user, text = "guest", text.removeprefix("guest ")
+    if text.startswith("dm "):
+        await slack.dm(user, text.removeprefix("dm "))
+    elif found := _CHANNEL.fullmatch(text):
+        await slack.post(user, found[1], found[2])
+    else:
+        await slack.post(user, "general", text)
+
+
 async def run_demo(
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
     settings: Settings | None = None,
 ) -> int:
+    base = settings or load_settings(["dispatcher"], require=False)
     with tempfile.TemporaryDirectory(prefix="bennettbot-demo-") as tmp:
-        base = settings or load_settings(["dispatcher"], require=False)
-        settings = base.model_copy(
-            update={
-                "DB_PATH": Path(tmp) / "demo.db",
-                "LOGS_DIR": Path(tmp) / "logs",
-                "HOST_LOGS_DIR": "",
-                "FAB_WORKSPACE_DIR": Path(tmp) / "workspace-data",
-                "SLACK_APP_USERNAME": "",
-            }
-        )
-        async with open_engine(settings, notifier=ConsoleNotifier(stdout)) as engine:
-            dispatcher = asyncio.create_task(engine.dispatcher.run())
-            stdout.write(
-                "bennettbot local demo (no Slack). Type what you would write after "
-                "@bennettbot,\ne.g. `test hello Bob`, `test read poem`, "
-                "`test bad job`, `status`, `help`; `quit` to leave.\n" + PROMPT
+        async with SlackEmulator() as slack:
+            settings = base.model_copy(
+                update=_demo_settings(slack, Path(tmp), base.SLACK_SIGNING_SECRET)
             )
-            stdout.flush()
-            number = 0
-            async for line in _lines(stdin):
-                text = commands.clean(line)
-                if text.lower() in ("quit", "exit"):
-                    break
-                number += 1
-                reply = await _answer(engine, text, str(number))
-                stdout.write((f"bot> {reply}\n" if reply else "") + PROMPT)
+            stop = asyncio.Event()
+            async with open_engine(settings) as engine:
+                roles = asyncio.create_task(
+                    run_roles(engine, {"bot", "dispatcher"}, stop)
+                )
+                await slack.wait_for_connection(timeout=30)
+                watcher = asyncio.create_task(_watch(slack, stdout))
+                stdout.write(HELP + PROMPT)
                 stdout.flush()
-            await engine.dispatcher.stop(grace=5)
-            dispatcher.cancel()
-            await asyncio.gather(dispatcher, return_exceptions=True)
+                async for line in _lines(stdin):
+                    if line.strip().lower() in ("quit", "exit"):
+                        break
+                    if line.strip():
+                        await _say(slack, line)
+                    else:
+                        stdout.write(PROMPT)
+                        stdout.flush()
+                stop.set()
+                await roles
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
     stdout.write("\nbye\n")
     return 0
 
 
-async def _answer(engine: Engine, text: str, message_id: str) -> str:
-    if not text:
-        return ""
-    requester = Requester(user="you", channel="demo", thread_ts=message_id)
-    reply = await engine.responder.respond(text, requester)
-    if reply.accepted and not reply.text:
-        return f"(accepted: message {message_id} gets a :white_check_mark:)"
-    return reply.text
+def _demo_settings(slack: SlackEmulator, tmp: Path, signing: object) -> dict:
+    from pydantic import SecretStr
+
+    return {
+        "SLACK_BOT_TOKEN": SecretStr(slack.bot_token),
+        "SLACK_APP_TOKEN": SecretStr(slack.app_token),
+        "SLACK_SIGNING_SECRET": signing or SecretStr("demo"),
+        "SLACK_API_URL": slack.api_url,
+        "SLACK_APP_USERNAME": "bennettbot",
+        "SLACK_LOGS_CHANNEL": "#logs",
+        "SLACK_TECH_SUPPORT_CHANNEL": "#tech-support",
+        "DB_PATH": tmp / "demo.db",
+        "LOGS_DIR": tmp / "logs",
+        "HOST_LOGS_DIR": "",
+        "FAB_WORKSPACE_DIR": tmp / "workspace-data",
+        "BOT_CHECK_FILE": tmp / "bot-check",
+    }

@@ -232,8 +232,16 @@ def build_app(
     async def authorize(**_: object) -> AuthorizeResult:
         return cached
 
+    # bolt makes each request's client from the authorize result; its own
+    # client only needs the base URL (Socket Mode's apps.connections.open
+    # passes the app token itself), so it carries no token.
+    bolt_client = AsyncWebClient(
+        base_url=client.base_url,
+        session=client.session,
+        retry_handlers=list(client.retry_handlers),
+    )
     app = AsyncApp(
-        client=client,
+        client=bolt_client,
         authorize=authorize,
         signing_secret=signing_secret or None,
         process_before_response=process_before_response,
