@@ -328,3 +328,12 @@ async def test_a_server_error_is_retried(bot):
     asked = await slack.post("alice", "general", "<@U0BOT> help")
     await slack.wait_for_reply("C0GENERAL", asked.ts, timeout=10)
     assert 503 in [c.status for c in slack.calls_to("chat.postMessage")]
+
+
+def test_channel_settings_may_be_names_or_ids():
+    from bennettbot.slack_notifier import channel_ref
+
+    assert channel_ref("logs") == "#logs"
+    assert channel_ref("#logs") == "#logs"
+    assert channel_ref("C0LOGS") == "C0LOGS"
+    assert channel_ref("tech-support") == "#tech-support"

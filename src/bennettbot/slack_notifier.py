@@ -37,8 +37,8 @@ class SlackNotifier:
         self, client: AsyncWebClient, logs_channel: str, tech_support_channel: str
     ) -> None:
         self._client = client
-        self._logs_channel = logs_channel
-        self._tech_support_channel = tech_support_channel
+        self._logs_channel = channel_ref(logs_channel)
+        self._tech_support_channel = channel_ref(tech_support_channel)
 
     async def notify_logs(self, text: str) -> None:
         await self._post(self._logs_channel, text, about="logs notice")
@@ -118,6 +118,14 @@ class SlackNotifier:
             thread_ts=job.requester.thread_ts,
             about=f"report fallback for {job.type}",
         )
+
+
+def channel_ref(name_or_id: str) -> str:
+    """``logs`` → ``#logs``; ``#logs`` and ids (``C0123ABC``) stay as they are."""
+    if not name_or_id or name_or_id.startswith("#"):
+        return name_or_id
+    looks_like_id = name_or_id[0] in "CGD" and name_or_id.isupper()
+    return name_or_id if looks_like_id and name_or_id.isalnum() else f"#{name_or_id}"
 
 
 def _describe(exc: SlackClientError) -> str:
