@@ -73,7 +73,8 @@ def test_the_command_text_of_a_message(text, is_im, expected):
         ("help", Help()),
         ("test help", Help("test")),
         ("help test", Help("test")),
-        ("help nosuch", Help()),
+        ("help nosuch", Help(None, known=False)),
+        ("nosuch help", Help(None, known=False)),
         ("techsupport ooo off", OutOfOfficeOff()),
         ("techsupport ooo status", OutOfOfficeStatus()),
         (

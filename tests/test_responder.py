@@ -105,3 +105,23 @@ async def test_out_of_office_on_status_off(responder, clock):
 async def test_bad_out_of_office_dates(responder, store, text, expected):
     assert expected in (await responder.respond(text, ALICE)).text
     assert await store.out_of_office() is None
+
+
+async def test_help_for_an_unknown_namespace_apologises(responder):
+    reply = await responder.respond("help nosuch", ALICE)
+    assert reply.text.startswith("Sorry, I didn't understand that.")
+
+
+async def test_the_guest_question_is_asked_only_for_restricted_commands(responder):
+    asked = []
+
+    async def is_guest() -> bool:
+        asked.append(1)
+        return True
+
+    assert (await responder.respond("test hello", ALICE, is_guest=is_guest)).accepted
+    assert asked == []
+    reply = await responder.respond(
+        "showlogs tail stdout a/b", ALICE, is_guest=is_guest
+    )
+    assert "only for members" in reply.text and asked == [1]

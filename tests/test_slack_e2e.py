@@ -303,7 +303,8 @@ async def test_the_bot_reconnects_after_a_dropped_socket(bot):
 async def test_a_listener_error_gets_an_x_and_a_thread_reply(bot):
     slack = bot.slack
     slack.fail_next("users.info", status=200, error="fatal_error")
-    asked = await slack.post("bob", "general", "<@U0BOT> test quiet")
+    # users.info is asked only for restricted commands
+    asked = await slack.post("bob", "general", "<@U0BOT> secret quiet")
     reply = await slack.wait_for_reply("C0GENERAL", asked.ts)
     assert "something went wrong" in reply.text
     assert "x" in slack.reactions("C0GENERAL", asked.ts)

@@ -37,6 +37,7 @@ class RemoveJob:
 @dataclass(frozen=True, slots=True)
 class Help:
     namespace: str | None = None  # None: the general help
+    known: bool = True  # False: `help NAME` with a NAME that is no namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,9 @@ def parse(text: str, config: JobConfig) -> Command:
         if len(words) == 1:
             return Help()
         namespace = words[1] if words[0] == "help" else words[0]
-        return Help(namespace if namespace in config.namespaces else None)
+        if namespace in config.namespaces:
+            return Help(namespace)
+        return Help(None, known=False)
     if ooo := _parse_ooo(text, words):
         return ooo
     if (match := config.match(text)) is not None:

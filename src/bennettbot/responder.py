@@ -6,6 +6,7 @@ to ``Responder.respond`` and deliver the ``Reply``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from . import commands, messages
@@ -40,14 +41,24 @@ class Responder:
         self._bot_name = bot_name
 
     async def respond(
-        self, text: str, requester: Requester, *, is_guest: bool = False
+        self,
+        text: str,
+        requester: Requester,
+        *,
+        is_guest: bool | Callable[[], Awaitable[bool]] = False,
     ) -> Reply:
-        """Answer cleaned command ``text`` from ``requester``."""
+        """Answer cleaned command ``text`` from ``requester``.
+
+        ``is_guest`` may be a coroutine function: it is then asked only when a
+        restricted command needs the answer.
+        """
         match commands.parse(text, self._config):
             case commands.Status():
                 return Reply(await self._scheduler.status())
             case commands.RemoveJob(job_id):
                 return Reply(await self._scheduler.remove_job(job_id))
+            case commands.Help(None, known=False):
+                return Reply(messages.apology(self._config.namespaces, self._bot_name))
             case commands.Help(None):
                 return Reply(
                     messages.general_help(self._config.namespaces, self._bot_name)
@@ -56,7 +67,7 @@ class Responder:
                 namespace = self._config.namespaces[name]
                 return Reply(messages.namespace_help(namespace, self._bot_name))
             case commands.Run(found):
-                if found.namespace.restricted and is_guest:
+                if found.namespace.restricted and await _ask(is_guest):
                     return Reply(messages.restricted(found.namespace.name))
                 try:
                     reply = await self._scheduler.perform(found, requester)
@@ -78,3 +89,7 @@ class Responder:
                 return Reply(messages.OOO_BAD_DATES)
             case _:
                 return Reply(messages.apology(self._config.namespaces, self._bot_name))
+
+
+async def _ask(answer: bool | Callable[[], Awaitable[bool]]) -> bool:
+    return await answer() if callable(answer) else answer

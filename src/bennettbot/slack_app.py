@@ -9,6 +9,7 @@ authorization.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ ACCEPTED_REACTION = "white_check_mark"
 SUPPORT_REACTION = "sos"
 ERROR_REACTION = "x"
 SEEN_EVENTS = 10_000
+# Message subtypes that are a person's plain message (SPEC §5 "a plain message")
+PLAIN_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
 GUEST_CACHE_SECONDS = 3600.0
 
 
@@ -74,9 +77,13 @@ async def join_public_channels(client: AsyncWebClient) -> int:
         types="public_channel", exclude_archived=True, limit=200
     ):
         for channel in page["channels"]:
-            if not channel.get("is_member"):
+            if channel.get("is_member"):
+                continue
+            try:
                 await client.conversations_join(channel=channel["id"])
                 joined += 1
+            except SlackApiError as exc:  # one channel must not stop the bot
+                log.warning("join_failed", channel=channel["id"], error=str(exc))
     return joined
 
 
@@ -120,6 +127,8 @@ class SlackHandlers:
         self._guests = GuestCheck(client, clock)
 
     async def on_mention(self, event: dict[str, Any]) -> None:
+        if event.get("edited") or not event.get("user") or event.get("bot_id"):
+            return  # an edit must not run a command again; bots don't command
         text = event.get("text", "")
         if commands.is_support_request(text):
             return  # its `message` twin is the support request
@@ -131,15 +140,20 @@ class SlackHandlers:
         subtype = event.get("subtype")
         if subtype == "message_changed":
             message = {**event.get("message", {}), "channel": event.get("channel")}
-        elif subtype is None:
+        elif subtype in PLAIN_SUBTYPES:
             message = event
         else:
             return
         if message.get("bot_id") or message.get("user") == self._identity.user_id:
             return
+        if not message.get("user") or not message.get("channel"):
+            return
         text = message.get("text", "")
-        if event.get("channel_type") == "im":
-            if subtype is not None:
+        channel_type = event.get("channel_type") or _channel_type(message["channel"])
+        if channel_type == "mpim":
+            return  # group DMs are neither channels nor the bot's DMs
+        if channel_type == "im":
+            if subtype == "message_changed":
                 return
             if commands.is_support_request(text):
                 await self._reply(message, messages.SUPPORT_FROM_DM)
@@ -158,9 +172,13 @@ class SlackHandlers:
         """A listener failed: mark the message and say so in its thread."""
         event = body.get("event") or {}
         log.error("listener_failed", error=repr(error), event_type=event.get("type"))
+        if event.get("subtype") == "message_changed":  # the edited message
+            event = {**event.get("message", {}), "channel": event.get("channel")}
         if event.get("channel") and event.get("ts"):
-            await self._react(event, ERROR_REACTION)
-            await self._reply(event, messages.listener_failed(error))
+            try:
+                await self._react(event, ERROR_REACTION)
+            finally:
+                await self._reply(event, messages.listener_failed(error))
 
     async def _command(self, event: dict[str, Any], text: str, *, is_im: bool) -> None:
         user = event.get("user", "")
@@ -171,7 +189,10 @@ class SlackHandlers:
             is_im=is_im,
         )
         cleaned = commands.clean(text)
-        is_guest = await self._guests.is_guest(user) if user else False
+
+        async def is_guest() -> bool:  # asked only for restricted commands
+            return await self._guests.is_guest(user)
+
         reply = await self._responder.respond(cleaned, requester, is_guest=is_guest)
         if reply.accepted:
             await self._react(event, ACCEPTED_REACTION)
@@ -274,11 +295,22 @@ def build_app(
     async def channel_created(event: dict[str, Any]) -> None:
         await handlers.on_channel_created(event)
 
+    @app.event(re.compile(".*"))
+    async def anything_else() -> None:
+        """Ack events the bot has no use for, so Slack does not redeliver them."""
+
     @app.error
     async def error(error: Exception, body: dict[str, Any]) -> None:
         try:
             await handlers.on_error(error, body)
         except SlackClientError:
             log.exception("error_report_failed")
+        except Exception:  # the error handler must never fail itself
+            log.exception("error_report_failed")
 
     return app
+
+
+def _channel_type(channel_id: str) -> str:
+    """Slack's ``channel_type`` from an id, for events that lack the field."""
+    return {"D": "im", "G": "group"}.get(channel_id[:1], "channel")
