@@ -338,3 +338,63 @@ def test_channel_settings_may_be_names_or_ids():
     assert channel_ref("#logs") == "#logs"
     assert channel_ref("C0LOGS") == "C0LOGS"
     assert channel_ref("tech-support") == "#tech-support"
+
+
+async def test_editing_a_mention_does_not_run_the_command_again(bot):
+    slack = bot.slack
+    asked = await slack.post("alice", "general", "<@U0BOT> test echo once")
+    await slack.wait_for_reply("C0GENERAL", asked.ts, contains="once")
+    await slack.edit("alice", "general", asked.ts, "<@U0BOT> test echo once!")
+    assert any(e.event.get("edited") for e in slack.envelopes_for(asked))
+    probe = await slack.post("alice", "general", "<@U0BOT> test echo probe")
+    await slack.wait_for_reply("C0GENERAL", probe.ts, contains="probe")
+    assert len(slack.replies("C0GENERAL", asked.ts)) == 1
+    assert len([r for r in await bot.engine.store.runs() if r.type == "test_echo"]) == 2
+
+
+async def test_mentions_by_other_bots_are_not_commands(bot):
+    slack = bot.slack
+    asked = await slack.post_as_bot("general", "<@U0BOT> secret quiet")
+    probe = await slack.post("alice", "general", "<@U0BOT> status")
+    await slack.wait_for_reply("C0GENERAL", probe.ts)
+    assert slack.replies("C0GENERAL", asked.ts) == []
+    assert slack.reactions("C0GENERAL", asked.ts) == {}
+
+
+async def test_jobs_asked_for_by_channel_name_report_and_repost(bot):
+    # e.g. a webhook-triggered deploy, which reports to the namespace's
+    # default_channel, given by name
+    from bennettbot.models import Requester
+
+    slack = bot.slack
+    scheduler = bot.engine.scheduler
+    await scheduler.schedule_job("test_file", {}, Requester(channel="#general"))
+    await slack.wait_for(
+        lambda: [m for m in slack.messages("C0GENERAL") if m.files] or None, 10
+    )
+    await scheduler.schedule_job("test_fail", {}, Requester(channel="#general"))
+    failure = await slack.wait_for(
+        lambda: [m for m in slack.messages("C0GENERAL") if "failed" in m.text] or None
+    )
+    permalink = slack.permalink("C0GENERAL", failure[0].ts)
+    await slack.wait_for(
+        lambda: any(permalink in m.text for m in slack.messages("C0TECHSUP")) or None
+    )
+
+
+async def test_retry_after_is_honoured(bot):
+    slack = bot.slack
+    slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    asked = await slack.post("alice", "general", "<@U0BOT> help")
+    await slack.wait_for_reply("C0GENERAL", asked.ts, timeout=10)
+    limited, retried = slack.calls_to("chat.postMessage")[-2:]
+    assert limited.status == 429 and retried.status == 200
+    assert retried.at - limited.at >= 1.0
+
+
+async def test_unhandled_event_types_are_acked(bot):
+    slack = bot.slack
+    envelope = await slack.send_event(
+        {"type": "reaction_added", "user": "U0ALICE", "reaction": "tada"}
+    )
+    await slack.wait_for_ack(envelope.envelope_id)

@@ -12,13 +12,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from .models import Clock
 from .responder import Responder
-from .slack_app import (
-    SlackHandlers,
-    build_app,
-    channel_id,
-    identify,
-    join_public_channels,
-)
+from .slack_app import SlackHandlers, build_app, identify, join_public_channels
+from .slack_lookup import channel_id
 from .store import Store
 
 log = structlog.get_logger("bot")

@@ -56,20 +56,6 @@ async def identify(client: AsyncWebClient) -> BotIdentity:
     )
 
 
-async def channel_id(client: AsyncWebClient, name_or_id: str) -> str:
-    """The id of a channel given by name (``logs``, ``#logs``) or id."""
-    name = name_or_id.removeprefix("#")
-    if not name or (name[0] in "CGD" and name.isupper() and name.isalnum()):
-        return name
-    async for page in await client.conversations_list(
-        types="public_channel,private_channel", exclude_archived=True, limit=200
-    ):
-        for channel in page["channels"]:
-            if channel["name"] == name:
-                return channel["id"]
-    return name  # unknown: Slack will say so when it is used
-
-
 async def join_public_channels(client: AsyncWebClient) -> int:
     """Join every public channel the bot is not in; how many it joined."""
     joined = 0

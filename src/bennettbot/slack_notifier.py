@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -20,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from . import messages
 from .models import QueuedJob
 from .notifier import Report
+from .slack_lookup import channel_id, looks_like_id
 
 log = structlog.get_logger("slack")
 
@@ -39,6 +41,15 @@ class SlackNotifier:
         self._client = client
         self._logs_channel = channel_ref(logs_channel)
         self._tech_support_channel = channel_ref(tech_support_channel)
+        self._ids: dict[str, str] = {}  # channel name → id
+
+    async def _id(self, channel: str) -> str:
+        """An id for ``channel`` (file uploads and permalinks need ids)."""
+        if looks_like_id(channel):
+            return channel
+        if channel not in self._ids:
+            self._ids[channel] = await channel_id(self._client, channel)
+        return self._ids[channel]
 
     async def notify_logs(self, text: str) -> None:
         await self._post(self._logs_channel, text, about="logs notice")
@@ -51,7 +62,7 @@ class SlackNotifier:
             match report.format:
                 case "file":
                     await self._client.files_upload_v2(
-                        **where,
+                        **(where | {"channel": await self._id(where["channel"])}),
                         content=report.content,
                         filename=report.filename or f"{job.type}.txt",
                         title=f"Output of {job.type}",
@@ -68,23 +79,22 @@ class SlackNotifier:
                     )
                 case _:
                     await self._client.chat_postMessage(**where, text=report.content)
-        except SlackClientError as exc:
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             await self._fallback(job, exc)
 
     async def report_failure(self, job: QueuedJob, text: str) -> None:
-        ts = await self._post(
+        posted = await self._post(
             job.requester.channel,
             text,
             thread_ts=job.requester.thread_ts,
             about=f"failure of {job.type}",
         )
-        if ts is None or job.requester.is_im or not self._tech_support_channel:
+        if posted is None or job.requester.is_im or not self._tech_support_channel:
             return
+        channel, ts = posted  # the channel's id, even when asked by name
         try:
-            found = await self._client.chat_getPermalink(
-                channel=job.requester.channel, message_ts=ts
-            )
-        except SlackClientError as exc:
+            found = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.error("permalink_failed", job_type=job.type, error=_describe(exc))
             return
         await self._post(
@@ -95,20 +105,20 @@ class SlackNotifier:
 
     async def _post(
         self, channel: str, text: str, *, thread_ts: str = "", about: str
-    ) -> str | None:
-        """Post ``text``; the message's ts, or None (logged) when it failed."""
+    ) -> tuple[str, str] | None:
+        """Post ``text``; the message's channel id and ts, or None (logged)."""
         try:
             response = await self._client.chat_postMessage(
                 channel=channel,
                 text=text,
                 **({"thread_ts": thread_ts} if thread_ts else {}),
             )
-        except SlackClientError as exc:
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.error("post_failed", about=about, channel=channel, error=_describe(exc))
             return None
-        return response.get("ts")
+        return response["channel"], response["ts"]
 
-    async def _fallback(self, job: QueuedJob, exc: SlackClientError) -> None:
+    async def _fallback(self, job: QueuedJob, exc: Exception) -> None:
         error = _describe(exc)
         log.error("report_failed", job_id=job.id, job_type=job.type, error=error)
         await self._post(
@@ -122,13 +132,12 @@ class SlackNotifier:
 
 def channel_ref(name_or_id: str) -> str:
     """``logs`` → ``#logs``; ``#logs`` and ids (``C0123ABC``) stay as they are."""
-    if not name_or_id or name_or_id.startswith("#"):
+    if not name_or_id or name_or_id.startswith("#") or looks_like_id(name_or_id):
         return name_or_id
-    looks_like_id = name_or_id[0] in "CGD" and name_or_id.isupper()
-    return name_or_id if looks_like_id and name_or_id.isalnum() else f"#{name_or_id}"
+    return f"#{name_or_id}"
 
 
-def _describe(exc: SlackClientError) -> str:
+def _describe(exc: Exception) -> str:
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error", "error"))
     return type(exc).__name__

@@ -9,6 +9,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from .events import (
+    app_mention_event,
     channel_created_event,
     event_callback,
     events_for_message,
@@ -129,8 +130,12 @@ class SlackEmulator:
         message.edited = {"user": editor, "ts": edit_ts}
         in_channel = ws.bot.id in ws.channels[message.channel].members
         if in_channel and (message.user != ws.bot.id or self.echo_bot_messages):
-            event = message_changed_event(ws, message, previous, edit_ts)
-            await self._deliver([event])
+            events = [message_changed_event(ws, message, previous, edit_ts)]
+            channel = ws.channels[message.channel]
+            if ws.bot.id in message.mentions() and not channel.is_im:
+                # Slack sends the mention again, marked `edited`
+                events.insert(0, app_mention_event(ws, message))
+            await self._deliver(events)
         else:
             self.changed()
 
