@@ -21,7 +21,7 @@ from .common import Line, kill_tree, proc_stats
 from .worker import RESULT_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NAME_WIDTH = 18
+NAME_WIDTH = 22
 
 
 def build_parser() -> argparse.ArgumentParser:

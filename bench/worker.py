@@ -25,8 +25,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     quiet_logging(args.root / "bench.log")
-    module = importlib.import_module(BENCHMARKS[args.name])
-    lines = asyncio.run(module.run(args.root, args.quick))
+    module_name, _, function = BENCHMARKS[args.name].partition(":")
+    module = importlib.import_module(module_name)
+    run = getattr(module, function or "run")
+    lines = asyncio.run(run(args.root, args.quick))
     for line in lines:
         print(RESULT_PREFIX + line.to_json(), flush=True)
     return 0

@@ -180,3 +180,55 @@ async def test_close_is_harmless(tmp_path, work):
     runner = LocalRunner()
     await runner.close()
     assert (await runner.run(spec_for(tmp_path, "true"))).outcome == Outcome.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("command", "execs"),
+    [
+        ("sleep 5", True),
+        ("printf '%s' --name='Bob; x && y'", True),
+        ("echo $HOME", True),
+        ("echo hi; exit 3", False),
+        ("echo a;b", False),
+        ("a && b", False),
+        ("a|b", False),
+        ("sleep 5 &", False),
+        ("echo oops >&2", False),
+        ("x>y", False),
+        ("FOO=1 prog", False),
+        ("cd x", False),
+        ("while true; do :; done", False),
+        ("echo $(a;b)", False),
+        ("cat 'a\nb'", False),
+        ('echo "unbalanced', False),
+        ("command -v python", False),  # a builtin, not a program
+        ("no-such-program x", False),
+    ],
+)
+def test_only_a_lone_simple_command_is_execed(command, execs):
+    from bennettbot.runners.local import exec_form, program_finder
+
+    is_program = program_finder(".", {})
+    assert exec_form(command, is_program) == (f"exec {command}" if execs else command)
+
+
+async def test_a_lone_command_runs_without_a_shell_left_behind(tmp_path):
+    from bennettbot.runners.local import LocalRunner
+
+    marker = tmp_path / "pid"
+    spec = RunSpec(
+        run_id=1,
+        job_type="t",
+        command=f"sh -c 'echo $PPID > {marker}; sleep 0.2'",
+        cwd=tmp_path,
+        log_dir=tmp_path / "logs",
+        timeout_seconds=10,
+    )
+    task = asyncio.create_task(LocalRunner().run(spec))
+    async with asyncio.timeout(10):
+        while not marker.exists() or not marker.read_text().strip():
+            await asyncio.sleep(0.01)
+    parent = int(marker.read_text())
+    # the job's parent is the bot itself: no /bin/sh in between
+    assert parent == os.getpid()
+    assert (await task).outcome.value == "succeeded"

@@ -17,7 +17,6 @@ import aiohttp
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .bot import run_bot
 from .dispatcher import Dispatcher, Folders
 from .fabfile import fetch_fabfile
 from .jobconfig import JobConfig, load_job_config
@@ -148,6 +147,8 @@ def _bot(
 ) -> Coroutine[object, object, None]:
     settings = engine.settings
     assert engine.slack is not None and settings.SLACK_APP_TOKEN is not None
+    from .bot import run_bot  # slack_bolt: only for the roles that need it
+
     secret = settings.SLACK_SIGNING_SECRET
     return run_bot(
         engine.slack,

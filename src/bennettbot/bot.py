@@ -7,13 +7,13 @@ import contextlib
 from pathlib import Path
 
 import structlog
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .models import Clock
 from .responder import Responder
 from .slack_app import SlackHandlers, build_app, identify, join_public_channels
 from .slack_lookup import channel_id
+from .socket_mode import QuickAckSocketModeHandler
 from .store import Store
 
 log = structlog.get_logger("bot")
@@ -51,7 +51,7 @@ async def run_bot(
         process_before_response=process_before_response,
     )
     # ping_interval: how soon a silently dropped socket is noticed and reopened
-    handler = AsyncSocketModeHandler(app, app_token, ping_interval=ping_interval)
+    handler = QuickAckSocketModeHandler(app, app_token, ping_interval=ping_interval)
     await handler.connect_async()
     _create(check_file)
     log.info("connected", bot=identity.name, user_id=identity.user_id, joined=joined)

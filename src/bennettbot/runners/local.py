@@ -5,10 +5,99 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
+import shutil
 import signal
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import IO
 
 from bennettbot.models import Outcome, RunResult, RunSpec
+
+_OPERATOR_CHARS = frozenset("();<>|&")
+_NOT_PROGRAMS = frozenset(
+    [
+        "!",
+        "{",
+        "}",
+        "[[",
+        "]]",
+        ".",
+        ":",
+        "alias",
+        "break",
+        "case",
+        "cd",
+        "continue",
+        "do",
+        "done",
+        "elif",
+        "else",
+        "esac",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "fi",
+        "for",
+        "function",
+        "if",
+        "in",
+        "readonly",
+        "return",
+        "select",
+        "set",
+        "shift",
+        "source",
+        "then",
+        "time",
+        "trap",
+        "ulimit",
+        "umask",
+        "unset",
+        "until",
+        "wait",
+        "while",
+    ]
+)
+
+
+def exec_form(command: str, is_program: Callable[[str], bool] = bool) -> str:
+    """``exec COMMAND`` when ``command`` is one simple command, else ``command``.
+
+    /bin/sh (dash) forks for a lone command, so ``sleep 5`` would be two
+    processes; with ``exec`` the shell becomes the command. Anything that
+    is not plainly a program with arguments (operators, redirections,
+    newlines, assignments, shell keywords and builtins) is left alone, and
+    so is a first word that ``is_program`` does not confirm: a wrong "no"
+    costs one process, never a change of meaning.
+    """
+    if "\n" in command:
+        return command
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
+    except ValueError:  # unbalanced quotes: let the shell say so
+        return command
+    if not words or any(set(word) <= _OPERATOR_CHARS for word in words):
+        return command
+    first = words[0]
+    if first in _NOT_PROGRAMS or "=" in first or not is_program(first):
+        return command
+    return f"exec {command}"
+
+
+def program_finder(cwd: Path | str, env: Mapping[str, str]) -> Callable[[str], bool]:
+    """Whether a word names an executable file, as the job's shell would find it."""
+    path = env.get("PATH", os.environ.get("PATH", os.defpath))
+
+    def is_program(word: str) -> bool:
+        if "/" in word:
+            return os.access(Path(cwd, word), os.X_OK)
+        return shutil.which(word, path=path) is not None
+
+    return is_program
 
 
 class LocalRunner:
@@ -28,8 +117,9 @@ class LocalRunner:
         stdout, stderr = logs
         with stdout, stderr:
             try:
+                is_program = program_finder(spec.cwd, spec.env)
                 process = await asyncio.create_subprocess_shell(
-                    spec.command,
+                    exec_form(spec.command, is_program),
                     cwd=spec.cwd,
                     env=os.environ | dict(spec.env),
                     stdin=asyncio.subprocess.DEVNULL,
