@@ -97,6 +97,7 @@ class Dispatcher:
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._namespace_dirs: dict[str, Path] = {}  # made already
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -260,7 +261,10 @@ class Dispatcher:
             spec_cwd: Path | str = namespace.remote.cwd
             runner, remote = self._ssh, namespace.remote.to_remote()
         else:
-            spec_cwd = self._folders.namespace_dir(namespace.name)
+            spec_cwd = self._namespace_dirs.get(namespace.name)
+            if spec_cwd is None:
+                spec_cwd = self._folders.namespace_dir(namespace.name)
+                self._namespace_dirs[namespace.name] = spec_cwd
             if namespace.fabfile and self._fetch is not None:
                 problem = await self._fetch(namespace.fabfile, spec_cwd / "fabfile.py")
                 if problem:

@@ -156,8 +156,11 @@ def open_logs(spec: RunSpec) -> tuple[IO[bytes], IO[bytes]] | RunResult:
     The files are unbuffered: what is written lands in the file at once.
     """
     try:
-        spec.log_dir.mkdir(parents=True, exist_ok=True)
-        stdout = spec.stdout_path.open("wb", buffering=0)
+        try:  # the dispatcher has usually made the folder: skip a mkdir
+            stdout = spec.stdout_path.open("wb", buffering=0)
+        except FileNotFoundError:
+            spec.log_dir.mkdir(parents=True, exist_ok=True)
+            stdout = spec.stdout_path.open("wb", buffering=0)
         try:
             stderr = spec.stderr_path.open("wb", buffering=0)
         except OSError:
