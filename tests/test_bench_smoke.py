@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("dispatch_latency", "throughput", "memory", "memory_idle", "ssh")
+BENCHMARKS = (
+    "dispatch_latency",
+    "throughput",
+    "memory",
+    "memory_idle",
+    "ssh",
+    "slack_acks_steady",
+    "slack_acks_burst",
+    "slack_mention_to_start",
+    "slack_echo_result",
+    "idle_all_roles",
+    "start_to_healthy",
+)
 
 
 @pytest.mark.timeout(300)
