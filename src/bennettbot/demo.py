@@ -9,7 +9,9 @@ to the emulator through slack_sdk exactly as it talks to Slack. Everything
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -37,6 +39,10 @@ You are @alice. Type a message and press Enter:
 
 async def _lines(stream: TextIO) -> AsyncIterator[str]:
     """Read lines without blocking the loop (terminals and pipes)."""
+    if stat.S_ISREG(os.fstat(stream.fileno()).st_mode):  # `demo < script.txt`
+        while line := await asyncio.to_thread(stream.readline):
+            yield line
+        return
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
