@@ -9,6 +9,7 @@ to the emulator through slack_sdk exactly as it talks to Slack. Everything
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import stat
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
-from .app import open_engine, run_roles
+from .app import Engine, open_engine, run_roles
 from .emulator import SlackEmulator
 from .emulator.webapi import Call
 from .settings import Settings, load_settings
@@ -78,18 +79,38 @@ def describe(slack: SlackEmulator, call: Call) -> str | None:
     return None
 
 
-async def _watch(slack: SlackEmulator, out: TextIO) -> None:
-    seen = 0
-    while True:
-        try:
-            await slack.wait_for(lambda n=seen: len(slack.calls) > n or None, 3600)
-        except TimeoutError:
-            continue
-        for call in slack.calls[seen:]:
-            if (line := describe(slack, call)) is not None:
-                out.write(f"\n{line}\n{PROMPT}")
-        seen = len(slack.calls)
-        out.flush()
+class _Watcher:
+    """Prints what the bot does, as it happens."""
+
+    def __init__(self, slack: SlackEmulator, out: TextIO) -> None:
+        self._slack, self._out, self._seen = slack, out, 0
+
+    def flush(self) -> None:
+        for call in self._slack.calls[self._seen :]:
+            if (line := describe(self._slack, call)) is not None:
+                self._out.write(f"\n{line}\n{PROMPT}")
+        self._seen = len(self._slack.calls)
+        self._out.flush()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await self._slack.wait_for(
+                    lambda: len(self._slack.calls) > self._seen or None, 3600
+                )
+            self.flush()
+
+
+async def _settle(slack: SlackEmulator, engine: Engine, seconds: float) -> None:
+    """Give work in flight (unacked events, queued or running jobs) a moment."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await slack.wait_for(
+                lambda: all(e.ack for e in slack.envelopes) or None, seconds
+            )
+            while await engine.store.list_jobs():
+                await engine.dispatcher.wait_idle(seconds)
+                await asyncio.sleep(0.05)  # the bot may still be queueing
 
 
 async def _say(slack: SlackEmulator, line: str) -> None:
@@ -123,7 +144,8 @@ async def run_demo(
                     run_roles(engine, {"bot", "dispatcher"}, stop)
                 )
                 await slack.wait_for_connection(timeout=30)
-                watcher = asyncio.create_task(_watch(slack, stdout))
+                watcher = _Watcher(slack, stdout)
+                watching = asyncio.create_task(watcher.run())
                 stdout.write(HELP + PROMPT)
                 stdout.flush()
                 async for line in _lines(stdin):
@@ -134,10 +156,12 @@ async def run_demo(
                     else:
                         stdout.write(PROMPT)
                         stdout.flush()
+                await _settle(slack, engine, 15)
                 stop.set()
                 await roles
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
+                watching.cancel()
+                await asyncio.gather(watching, return_exceptions=True)
+                watcher.flush()
     stdout.write("\nbye\n")
     return 0
 
