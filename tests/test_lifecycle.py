@@ -7,9 +7,11 @@ import asyncio
 import os
 import pty
 import signal
+import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bennettbot.settings import Settings
@@ -171,6 +173,7 @@ async def test_the_demo_talks_to_the_bot_through_the_emulator(tmp_path):
 async def test_role_all_connects_to_slack_answers_and_stops_cleanly(tmp_path):
     from bennettbot.emulator import SlackEmulator
 
+    port = free_port()
     async with SlackEmulator() as slack:
         env = clean_env(
             tmp_path,
@@ -179,6 +182,9 @@ async def test_role_all_connects_to_slack_answers_and_stops_cleanly(tmp_path):
             SLACK_SIGNING_SECRET="signing-secret-value",
             SLACK_API_URL=slack.api_url,
             BOT_CHECK_FILE=str(tmp_path / "check"),
+            GITHUB_WEBHOOK_SECRET="github-secret-value",
+            WEB_HOST="127.0.0.1",
+            WEB_PORT=str(port),
         )
         (tmp_path / "check").write_text("stale")  # from an earlier start
         process = await start(tmp_path, "--role", "all", env=env)
@@ -188,6 +194,9 @@ async def test_role_all_connects_to_slack_answers_and_stops_cleanly(tmp_path):
             asked = await slack.post("alice", "general", "<@U0BOT> test hello Ann")
             reply = await slack.wait_for_reply("C0GENERAL", asked.ts, timeout=10)
             assert reply.text == "Hello Ann!\n"
+            check = f"http://127.0.0.1:{port}/check/"
+            async with aiohttp.ClientSession() as http, http.get(check) as response:
+                assert (response.status, await response.text()) == (200, "ok")
             process.terminate()
             _, stderr = await asyncio.wait_for(process.communicate(), 20)
         finally:
@@ -195,5 +204,12 @@ async def test_role_all_connects_to_slack_answers_and_stops_cleanly(tmp_path):
                 process.kill()
                 await process.wait()
     assert process.returncode == 0, stderr.decode()
-    for secret in ("signing-secret-value", slack.bot_token, slack.app_token):
+    secrets = ("signing-secret-value", "github-secret-value", slack.bot_token)
+    for secret in secrets:
         assert secret.encode() not in stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -32,7 +32,7 @@ from .store import Store
 
 log = structlog.get_logger("app")
 SHUTDOWN_GRACE_SECONDS = 5.0
-BUILT_ROLES: frozenset[Role] = frozenset({"bot", "dispatcher"})
+BUILT_ROLES: frozenset[Role] = frozenset({"bot", "dispatcher", "web"})
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Engine:
     scheduler: Scheduler
     responder: Responder
     slack: AsyncWebClient | None  # None when no bot token is set
+    dispatcher_notifier: Notifier
 
 
 @asynccontextmanager
@@ -77,6 +78,7 @@ async def open_engine(
             notifier = SlackNotifier(
                 slack, settings.SLACK_LOGS_CHANNEL, settings.SLACK_TECH_SUPPORT_CHANNEL
             )
+        notifier = notifier or LogNotifier()
         ssh = None
         if any(ns.remote for ns in config.namespaces.values()):
             from .runners import SSHRunner
@@ -86,7 +88,7 @@ async def open_engine(
         dispatcher = Dispatcher(
             store,
             config,
-            notifier or LogNotifier(),
+            notifier,
             clock,
             Folders(
                 logs=settings.LOGS_DIR,
@@ -108,7 +110,15 @@ async def open_engine(
             config, scheduler, store, clock, settings.SLACK_APP_USERNAME
         )
         yield Engine(
-            settings, config, store, session, dispatcher, scheduler, responder, slack
+            settings,
+            config,
+            store,
+            session,
+            dispatcher,
+            scheduler,
+            responder,
+            slack,
+            notifier,
         )
 
 
@@ -164,6 +174,46 @@ def _bot(
     )
 
 
+async def run_web(engine: Engine, stop: asyncio.Event) -> None:
+    """Serve the web app on ``WEB_HOST:WEB_PORT`` until ``stop`` is set."""
+    from aiohttp import web
+
+    from .web import WebDeps, build_web_app
+
+    settings = engine.settings
+    slack = engine.dispatcher_notifier
+
+    async def post(channel: str, text: str, thread_ts: str) -> None:
+        if isinstance(slack, SlackNotifier):
+            await slack.post(channel, text, thread_ts)
+        else:
+            log.info("web_post", channel=channel, text=text, thread_ts=thread_ts)
+
+    deps = WebDeps(
+        config=engine.config,
+        scheduler=engine.scheduler,
+        store=engine.store,
+        clock=SystemClock(),
+        post=post,
+        github_secret=_secret(settings.GITHUB_WEBHOOK_SECRET),
+        callback_secret=_secret(settings.EBMBOT_WEBHOOK_SECRET),
+        bot_name=settings.SLACK_APP_USERNAME,
+    )
+    runner = web.AppRunner(build_web_app(deps), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.WEB_HOST, settings.WEB_PORT)
+        await site.start()
+        log.info("web_listening", host=settings.WEB_HOST, port=settings.WEB_PORT)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _secret(value: object) -> str:
+    return value.get_secret_value() if value is not None else ""  # type: ignore[attr-defined]
+
+
 async def run_roles(
     engine: Engine, roles: set[str], stop: asyncio.Event, *, ping_interval: float = 10
 ) -> None:
@@ -173,6 +223,8 @@ async def run_roles(
         tasks.append(
             asyncio.create_task(run_dispatcher(engine, stop), name="dispatcher")
         )
+    if "web" in roles:
+        tasks.append(asyncio.create_task(run_web(engine, stop), name="web"))
     if "bot" in roles:
         bot = _bot(engine, stop, ping_interval)
         tasks.append(asyncio.create_task(bot, name="bot"))

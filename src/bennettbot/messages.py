@@ -204,3 +204,24 @@ def listener_failed(error: Exception) -> str:
         "Sorry, something went wrong while I was handling this message "
         f"({type(error).__name__}); the error has been logged."
     )
+
+
+def deploy_scheduled(
+    project: str, number: object, title: str, merged_by: str, at: datetime
+) -> str:
+    return (
+        f"PR #{number} “{title}” was merged by {merged_by}: "
+        f"`{project}_deploy` will start at {when(at)}."
+    )
+
+
+def deploy_suppressed(project: str, until: datetime, cancel_command: str) -> str:
+    how = (
+        f" To deploy sooner, cancel the suppression with {cancel_command}."
+        if cancel_command
+        else ""
+    )
+    return (
+        f"A PR was merged, but deploys of `{project}` are suppressed until "
+        f"{when(until)}; the deploy will wait until then.{how}"
+    )

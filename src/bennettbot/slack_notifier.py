@@ -51,6 +51,10 @@ class SlackNotifier:
             self._ids[channel] = await channel_id(self._client, channel)
         return self._ids[channel]
 
+    async def post(self, channel: str, text: str, thread_ts: str = "") -> None:
+        """Post ``text`` in ``channel`` (a name or an id), in a thread if given."""
+        await self._post(channel_ref(channel), text, thread_ts=thread_ts, about="post")
+
     async def notify_logs(self, text: str) -> None:
         await self._post(self._logs_channel, text, about="logs notice")
 

@@ -93,6 +93,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (channel, ts)
     );
     """,
+    """
+    CREATE TABLE github_deliveries (
+        id TEXT PRIMARY KEY,
+        received_at INTEGER NOT NULL
+    );
+    CREATE INDEX github_deliveries_by_age ON github_deliveries (received_at);
+    """,
 )
 
 _JOB_COLUMNS = (
@@ -388,6 +395,23 @@ class Store:
             (channel, ts, to_db(now)),
         )
         return bool(rows)
+
+    async def first_delivery(self, delivery_id: str, now: datetime) -> bool:
+        """Record a GitHub delivery id; False if it was recorded before."""
+        rows = await self._rows(
+            """INSERT INTO github_deliveries (id, received_at) VALUES (?, ?)
+               ON CONFLICT DO NOTHING RETURNING 1""",
+            (delivery_id, to_db(now)),
+        )
+        return bool(rows)
+
+    async def forget_deliveries(self, before: datetime) -> int:
+        """Forget delivery ids recorded before ``before``; how many."""
+        rows = await self._rows(
+            "DELETE FROM github_deliveries WHERE received_at < ? RETURNING 1",
+            (to_db(before),),
+        )
+        return len(rows)
 
     # -- run history -------------------------------------------------------
 
