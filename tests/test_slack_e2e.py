@@ -4,17 +4,27 @@ with the real dispatcher, store and subprocesses behind it."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
-from bennettbot.app import Engine, open_engine, run_roles
+from bennettbot.app import Engine, open_engine, run_roles, web_deps
 from bennettbot.emulator import SlackEmulator
+from bennettbot.models import FakeClock
 from bennettbot.settings import load_settings
+from bennettbot.signing import make_token
+from bennettbot.web import build_web_app
 from conftest import wait_until
 
 JOBS = Path(__file__).parent / "fixtures" / "e2e_jobs.toml"
+GITHUB_SECRET = "e2e-github-secret"
+CALLBACK_SECRET = "e2e-callback-secret"
 
 
 @dataclass
@@ -22,6 +32,7 @@ class Bot:
     slack: SlackEmulator
     engine: Engine
     tmp: Path
+    clock: FakeClock
 
 
 @pytest.fixture
@@ -46,16 +57,20 @@ async def bot(slack, tmp_path, clean_env):
         BOT_CHECK_FILE=tmp_path / "check",
         JOB_CONFIG_PATH=JOBS,
         WORKSPACE_DIR=tmp_path / "workspace",  # none: jobs run in FAB_WORKSPACE_DIR
+        GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
+        EBMBOT_WEBHOOK_SECRET=CALLBACK_SECRET,
+        WEBHOOK_ORIGIN="http://127.0.0.1:9",
     )
     stop = asyncio.Event()
-    async with open_engine(settings) as engine:
+    clock = FakeClock(datetime.now(UTC))  # moves only when a test says so
+    async with open_engine(settings, clock=clock) as engine:
         roles = asyncio.create_task(
             run_roles(engine, {"bot", "dispatcher"}, stop, ping_interval=0.5)
         )
         await slack.wait_for_connection(timeout=10)
         await wait_until((tmp_path / "check").exists, 10)
         try:
-            yield Bot(slack, engine, tmp_path)
+            yield Bot(slack, engine, tmp_path, clock)
         finally:
             stop.set()
             await asyncio.wait_for(roles, 15)
@@ -398,3 +413,68 @@ async def test_unhandled_event_types_are_acked(bot):
         {"type": "reaction_added", "user": "U0ALICE", "reaction": "tada"}
     )
     await slack.wait_for_ack(envelope.envelope_id)
+
+
+@pytest.fixture
+async def web(bot):
+    client = TestClient(TestServer(build_web_app(web_deps(bot.engine))))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+async def test_a_merged_pr_is_announced_then_deployed_after_a_minute(bot, web):
+    slack = bot.slack
+    payload = json.loads(
+        (
+            Path(__file__).parent / "fixtures/github/pull_request.closed.payload.json"
+        ).read_text()
+    )
+    payload["pull_request"] |= {"merged": True, "merged_by": {"login": "octocat"}}
+    body = json.dumps(payload).encode()
+    digest = hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    response = await web.post(
+        "/github/deployproj/",
+        data=body,
+        headers={
+            "X-Hub-Signature-256": f"sha256={digest}",
+            "X-GitHub-Event": "pull_request",
+            "X-GitHub-Delivery": "e2e-1",
+        },
+    )
+    assert response.status == 200
+    notice = await slack.wait_for(
+        lambda: (
+            [m for m in slack.messages("C0GENERAL") if "was merged by" in m.text]
+            or None
+        )
+    )
+    assert "PR #2" in notice[0].text and "octocat" in notice[0].text
+    assert await bot.engine.store.runs() == []  # not before its minute is up
+    bot.clock.advance(60)
+    bot.engine.dispatcher.wake()
+    await slack.wait_for(
+        lambda: (
+            [
+                m
+                for m in slack.messages("C0GENERAL")
+                if m.text == "Command `deployproj_deploy` succeeded"
+            ]
+            or None
+        ),
+        10,
+    )
+
+
+async def test_a_job_callback_is_posted_in_its_thread(bot, web):
+    slack = bot.slack
+    parent = await slack.post("alice", "general", "a long job is running here")
+    token = make_token(CALLBACK_SECRET, bot.clock.now().timestamp())
+    response = await web.post(
+        "/callback/",
+        params={"channel": "C0GENERAL", "thread_ts": parent.ts, "token": token},
+        json={"message": "halfway there"},
+    )
+    assert response.status == 200
+    reply = await slack.wait_for_reply("C0GENERAL", parent.ts, contains="halfway")
+    assert reply.text == "halfway there"

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import aiohttp
 import structlog
@@ -29,6 +30,9 @@ from .settings import Role, Settings
 from .signing import callback_url
 from .slack_notifier import SlackNotifier, add_retries
 from .store import Store
+
+if TYPE_CHECKING:
+    from .web import WebDeps
 
 log = structlog.get_logger("app")
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -48,6 +52,7 @@ class Engine:
     responder: Responder
     slack: AsyncWebClient | None  # None when no bot token is set
     dispatcher_notifier: Notifier
+    clock: Clock
 
 
 @asynccontextmanager
@@ -119,6 +124,7 @@ async def open_engine(
             responder,
             slack,
             notifier,
+            clock,
         )
 
 
@@ -178,28 +184,10 @@ async def run_web(engine: Engine, stop: asyncio.Event) -> None:
     """Serve the web app on ``WEB_HOST:WEB_PORT`` until ``stop`` is set."""
     from aiohttp import web
 
-    from .web import WebDeps, build_web_app
+    from .web import build_web_app
 
     settings = engine.settings
-    slack = engine.dispatcher_notifier
-
-    async def post(channel: str, text: str, thread_ts: str) -> None:
-        if isinstance(slack, SlackNotifier):
-            await slack.post(channel, text, thread_ts)
-        else:
-            log.info("web_post", channel=channel, text=text, thread_ts=thread_ts)
-
-    deps = WebDeps(
-        config=engine.config,
-        scheduler=engine.scheduler,
-        store=engine.store,
-        clock=SystemClock(),
-        post=post,
-        github_secret=_secret(settings.GITHUB_WEBHOOK_SECRET),
-        callback_secret=_secret(settings.EBMBOT_WEBHOOK_SECRET),
-        bot_name=settings.SLACK_APP_USERNAME,
-    )
-    runner = web.AppRunner(build_web_app(deps), access_log=None)
+    runner = web.AppRunner(build_web_app(web_deps(engine)), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.WEB_HOST, settings.WEB_PORT)
@@ -208,6 +196,31 @@ async def run_web(engine: Engine, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def web_deps(engine: Engine) -> WebDeps:
+    """What the web app needs from the engine; it posts through Slack if set."""
+    from .web import WebDeps
+
+    slack = engine.dispatcher_notifier
+
+    async def post(channel: str, text: str, thread_ts: str) -> None:
+        if isinstance(slack, SlackNotifier):
+            await slack.post(channel, text, thread_ts)
+        else:
+            log.info("web_post", channel=channel, text=text, thread_ts=thread_ts)
+
+    settings = engine.settings
+    return WebDeps(
+        config=engine.config,
+        scheduler=engine.scheduler,
+        store=engine.store,
+        clock=engine.clock,
+        post=post,
+        github_secret=_secret(settings.GITHUB_WEBHOOK_SECRET),
+        callback_secret=_secret(settings.EBMBOT_WEBHOOK_SECRET),
+        bot_name=settings.SLACK_APP_USERNAME,
+    )
 
 
 def _secret(value: object) -> str:
