@@ -259,3 +259,22 @@ async def test_bad_callbacks(app, clock, params, body, status):
         "/callback/", params={**params, "token": token}, data=body
     )
     assert response.status == status and app.posted == []
+
+
+async def test_the_access_log_has_no_secrets(app, clock):
+    from structlog.testing import capture_logs
+
+    token = make_token(CALLBACK_SECRET, clock.now().timestamp())
+    with capture_logs() as logs:
+        await app.client.post(
+            "/callback/",
+            params={"channel": "C1", "token": token},
+            json={"message": "m"},
+        )
+        await app.client.get("/nowhere")
+    lines = [entry for entry in logs if entry["event"] == "request"]
+    assert [(e["path"], e["status"]) for e in lines] == [
+        ("/callback/", 200),
+        ("/nowhere", 404),
+    ]
+    assert token not in repr(logs) and CALLBACK_SECRET not in repr(logs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,19 +59,33 @@ class BadRequest(Exception):
 
 
 @web.middleware
-async def errors(
-    request: web.Request,
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-) -> web.StreamResponse:
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Short answers for errors, and one access-log line per request.
+
+    The log has the path but never the query string: a callback's token is
+    there.
+    """
+    started = time.perf_counter()
     try:
-        return await handler(request)
+        response = await handler(request)
     except BadRequest as exc:
-        return web.Response(status=exc.status, text=exc.reason)
-    except web.HTTPException:
-        raise
+        response = web.Response(status=exc.status, text=exc.reason)
+    except web.HTTPException as exc:
+        response = exc
     except Exception:
         log.exception("request_failed", path=request.path)
-        return web.Response(status=500, text="internal error")
+        response = web.Response(status=500, text="internal error")
+    log.info(
+        "request",
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        ms=round((time.perf_counter() - started) * 1000, 2),
+        delivery=request.headers.get("X-GitHub-Delivery"),
+    )
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
