@@ -17,4 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "slack_acks_burst": "bench.slack_acks:run_burst",
     "slack_mention": "bench.slack_mention",
     "idle_all_roles": "bench.idle",
+    "web_check": "bench.web:run_check",
+    "web_ping": "bench.web:run_ping",
+    "web_merged_pr": "bench.web:run_merged_pr",
 }

@@ -334,3 +334,9 @@ def kill_tree(pid: int) -> None:
     for member in reversed(process_tree(pid)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(member, signal.SIGKILL)
+
+
+def clean_environment() -> dict[str, str]:
+    """The few variables a service process under test inherits (no settings)."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
+    return {key: value for key, value in os.environ.items() if key in keep}

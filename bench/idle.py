@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from bennettbot.emulator import SlackEmulator
 
-from .common import Check, Line, at_most, kill_tree
+from .common import Check, Line, at_most, clean_environment, kill_tree
 from .memory import describe, sample
 
 START_TIMEOUT = 30.0
@@ -32,11 +31,7 @@ IDLE_SECONDS = 1.0
 
 def service_env(root: Path, slack: SlackEmulator) -> dict[str, str]:
     """What a deployment sets for ``--role all``, pointed at the emulator."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key in ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
-    }
+    env = clean_environment()
     env |= {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_APP_TOKEN": slack.app_token,

@@ -20,7 +20,6 @@ is the memory it really uses.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -31,7 +30,16 @@ from pathlib import Path
 from bennettbot.models import Requester
 from bennettbot.store import Store
 
-from .common import NAMESPACE, Check, Line, TreeMemory, at_most, kill_tree, tree_memory
+from .common import (
+    NAMESPACE,
+    Check,
+    Line,
+    TreeMemory,
+    at_most,
+    clean_environment,
+    kill_tree,
+    tree_memory,
+)
 
 SAMPLES = 10
 SAMPLE_GAP = 0.05
@@ -40,11 +48,7 @@ START_TIMEOUT = 30.0
 
 def settings_env(root: Path, config_path: Path) -> dict[str, str]:
     """The environment the dispatcher role needs, everything under ``root``."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key in ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
-    }
+    env = clean_environment()
     env |= {
         "SLACK_BOT_TOKEN": "xoxb-x",
         "SLACK_APP_USERNAME": "bot",

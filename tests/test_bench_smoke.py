@@ -22,6 +22,9 @@ BENCHMARKS = (
     "slack_echo_result",
     "idle_all_roles",
     "start_to_healthy",
+    "web_check",
+    "web_ping",
+    "web_merged_pr",
 )
 
 
