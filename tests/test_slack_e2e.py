@@ -478,3 +478,17 @@ async def test_a_job_callback_is_posted_in_its_thread(bot, web):
     assert response.status == 200
     reply = await slack.wait_for_reply("C0GENERAL", parent.ts, contains="halfway")
     assert reply.text == "halfway there"
+
+
+async def test_concurrent_guest_questions_share_one_users_info_call(slack):
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bennettbot.models import SystemClock
+    from bennettbot.slack_app import GuestCheck
+
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    guests = GuestCheck(client, SystemClock())
+    answers = await asyncio.gather(*(guests.is_guest("U0GUEST") for _ in range(5)))
+    assert answers == [True] * 5
+    assert not await guests.is_guest("U0ALICE")
+    assert len(slack.calls_to("users.info")) == 2

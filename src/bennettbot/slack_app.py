@@ -9,6 +9,7 @@ authorization.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -74,21 +75,40 @@ async def join_public_channels(client: AsyncWebClient) -> int:
 
 
 class GuestCheck:
-    """Whether a user is a guest (``users.info``), remembered for an hour."""
+    """Whether a user is a guest (``users.info``), remembered for an hour.
+
+    Concurrent questions about one user share a single ``users.info`` call.
+    """
 
     def __init__(self, client: AsyncWebClient, clock: Clock) -> None:
         self._client = client
         self._clock = clock
         self._known: dict[str, tuple[bool, float]] = {}
+        self._asking: dict[str, asyncio.Future[bool]] = {}
 
     async def is_guest(self, user: str) -> bool:
         now = self._clock.now().timestamp()
         cached = self._known.get(user)
         if cached is not None and now - cached[1] < GUEST_CACHE_SECONDS:
             return cached[0]
-        info = (await self._client.users_info(user=user))["user"]
-        guest = bool(info.get("is_restricted") or info.get("is_ultra_restricted"))
+        if (pending := self._asking.get(user)) is not None:
+            return await asyncio.shield(pending)
+        pending = asyncio.get_running_loop().create_future()
+        self._asking[user] = pending
+        try:
+            info = (await self._client.users_info(user=user))["user"]
+            guest = bool(info.get("is_restricted") or info.get("is_ultra_restricted"))
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
+        except Exception as exc:
+            pending.set_exception(exc)
+            pending.exception()  # retrieved here; waiters still get it
+            raise
+        finally:
+            del self._asking[user]
         self._known[user] = (guest, now)
+        pending.set_result(guest)
         return guest
 
 
