@@ -23,12 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", choices=ROLES, default="all", help="what to run (default: all)"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser(
-        "check", help="validate the settings and the job configuration, then exit"
-    )
-    commands.add_parser(
-        "demo", help="try the bot in this terminal, with no Slack and no tokens"
-    )
+    helps = {
+        "check": "validate the settings and the job configuration, then exit",
+        "demo": "try the bot in this terminal, with no Slack and no tokens",
+        "healthcheck": "exit 0 when the role (--role) is healthy, else 1",
+        "release": "the deploy's release step: remove BOT_CHECK_FILE",
+    }
+    for name, text in helps.items():
+        command = commands.add_parser(name, help=text)
+        # `--role` may also follow the command: `healthcheck --role bot`
+        command.add_argument("--role", choices=ROLES, default=argparse.SUPPRESS)
     return parser
 
 
@@ -36,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return check(args.role)
+    if args.command in ("healthcheck", "release"):
+        return health(args.command, args.role)
     if args.command == "demo":
         from .demo import run_demo
 
@@ -76,6 +82,25 @@ def check(role: str) -> int:
             f"{len(namespace.slack)} commands{where}"
         )
     return 0
+
+
+def health(command: str, role: str) -> int:
+    from . import health
+
+    try:
+        settings = load_settings([role], require=False)  # type: ignore[list-item]
+    except SettingsError as exc:
+        return _problems(exc.problems)
+    if command == "release":
+        health.release(settings)
+        return 0
+    roles = ["bot", "dispatcher", "web"] if role == "all" else [role]
+    problems = health.run_check(settings, roles)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if not problems:
+        print(f"healthy: {', '.join(roles)}")
+    return 1 if problems else 0
 
 
 def run(role: str) -> int:

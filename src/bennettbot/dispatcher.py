@@ -33,6 +33,7 @@ log = structlog.get_logger("dispatcher")
 FetchFabfile = Callable[[str, Path], Awaitable[str | None]]
 CallbackUrl = Callable[[QueuedJob], str]
 MAX_REPORT_BYTES = 1 << 20
+HEARTBEAT = 10.0  # seconds between heartbeats; healthchecks allow 3 missed
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,12 @@ class Dispatcher:
     async def run(self) -> None:
         """Dispatch until ``stop()``; recovers interrupted runs first."""
         await self.recover()
+        last_beat = None
         while not self._stopping:
+            now = self._clock.now()
+            if last_beat is None or (now - last_beat).total_seconds() >= HEARTBEAT:
+                await self._store.beat("dispatcher", now)  # for healthchecks
+                last_beat = now
             self._wakeup.clear()
             try:
                 next_at = await self.run_once()

@@ -100,6 +100,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX github_deliveries_by_age ON github_deliveries (received_at);
     """,
+    """
+    CREATE TABLE heartbeats (
+        role TEXT PRIMARY KEY,
+        at INTEGER NOT NULL
+    );
+    """,
 )
 
 _JOB_COLUMNS = (
@@ -412,6 +418,18 @@ class Store:
             (to_db(before),),
         )
         return len(rows)
+
+    async def beat(self, role: str, now: datetime) -> None:
+        """Record that ``role`` is alive (healthchecks read it)."""
+        await self._rows(
+            """INSERT INTO heartbeats (role, at) VALUES (?, ?)
+               ON CONFLICT (role) DO UPDATE SET at = excluded.at""",
+            (role, to_db(now)),
+        )
+
+    async def last_beat(self, role: str) -> datetime | None:
+        rows = await self._rows("SELECT at FROM heartbeats WHERE role = ?", (role,))
+        return from_db(rows[0][0]) if rows else None
 
     # -- run history -------------------------------------------------------
 
