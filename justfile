@@ -34,3 +34,21 @@ bench *args:
 lock:
     {{venv}}/pip freeze --exclude-editable | grep -vi '^bennettbot' | \
         sed '1i # Exact versions that CI and the Docker image install (pip -c requirements.lock).\n# Regenerate: just lock' > requirements.lock
+
+# build the production image (needs a Docker engine)
+docker-build:
+    docker build -t bennettbot:local .
+
+# the demo inside the image (no tokens needed)
+docker-demo:
+    docker compose run --rm dev
+
+# bot, dispatcher and web from the image, settings from .env
+docker-up:
+    docker compose up -d --build bot dispatcher web
+
+# lint the Dockerfile and the GitHub workflows
+docker-lint:
+    scripts/setup >/dev/null
+    {{venv}}/hadolint Dockerfile
+    {{venv}}/actionlint
