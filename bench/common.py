@@ -340,3 +340,14 @@ def clean_environment() -> dict[str, str]:
     """The few variables a service process under test inherits (no settings)."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
     return {key: value for key, value in os.environ.items() if key in keep}
+
+
+def storage_environment(root: Path, config_path: Path) -> dict[str, str]:
+    """Database, logs, workspace, check file and job config, all under ``root``."""
+    return {
+        "DB_PATH": str(root / "bot.db"),
+        "LOGS_DIR": str(root / "logs"),
+        "FAB_WORKSPACE_DIR": str(root / "workspace-data"),
+        "BOT_CHECK_FILE": str(root / ".bot_startup_check"),
+        "JOB_CONFIG_PATH": str(config_path),
+    }

@@ -38,6 +38,7 @@ from .common import (
     at_most,
     clean_environment,
     kill_tree,
+    storage_environment,
     tree_memory,
 )
 
@@ -56,11 +57,7 @@ def settings_env(root: Path, config_path: Path) -> dict[str, str]:
         "SLACK_TECH_SUPPORT_CHANNEL": "ts",
         "WEBHOOK_ORIGIN": "http://127.0.0.1:9",
         "EBMBOT_WEBHOOK_SECRET": "s",
-        "DB_PATH": str(root / "bot.db"),
-        "LOGS_DIR": str(root / "logs"),
-        "FAB_WORKSPACE_DIR": str(root / "workspace-data"),
-        "BOT_CHECK_FILE": str(root / ".bot_startup_check"),
-        "JOB_CONFIG_PATH": str(config_path),
+        **storage_environment(root, config_path),
     }
     return env
 

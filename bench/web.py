@@ -49,6 +49,7 @@ from .common import (
     kill_tree,
     percentile,
     proc_stats,
+    storage_environment,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "github"
@@ -92,11 +93,7 @@ def web_env(root: Path, config_path: Path, port: int) -> dict[str, str]:
         "WEBHOOK_ORIGIN": "http://127.0.0.1:9",
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": str(port),
-        "DB_PATH": str(root / "bot.db"),
-        "LOGS_DIR": str(root / "logs"),
-        "FAB_WORKSPACE_DIR": str(root / "workspace-data"),
-        "BOT_CHECK_FILE": str(root / ".bot_startup_check"),
-        "JOB_CONFIG_PATH": str(config_path),
+        **storage_environment(root, config_path),
     }
     return env
 
