@@ -248,15 +248,18 @@ async def run_roles(
         task.result()
 
 
-async def serve(settings: Settings, role: Role) -> int:
-    """Run ``role`` until SIGTERM or SIGINT; the process's exit status."""
+async def serve(settings: Settings, role: Role, config: JobConfig | None = None) -> int:
+    """Run ``role`` until SIGTERM or SIGINT; the process's exit status.
+
+    ``config``: the job configuration, if the caller has loaded it already.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     roles = set(BUILT_ROLES) if role == "all" else {role}
     log.info("starting", roles=sorted(roles))
-    async with open_engine(settings) as engine:
+    async with open_engine(settings, config=config) as engine:
         await run_roles(engine, roles, stop)
     log.info("stopped")
     return 0

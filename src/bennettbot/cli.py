@@ -111,7 +111,7 @@ def run(role: str) -> int:
         return EXIT_CONFIG
     try:
         settings = load_settings(sorted(BUILT_ROLES) if role == "all" else [role])
-        load_job_config(settings.JOB_CONFIG_PATH)
+        config = load_job_config(settings.JOB_CONFIG_PATH)
     except (SettingsError, JobConfigError) as exc:
         return _problems(exc.problems)
-    return asyncio.run(serve(settings, role))  # type: ignore[arg-type]
+    return asyncio.run(serve(settings, role, config))  # type: ignore[arg-type]
