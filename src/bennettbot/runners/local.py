@@ -15,6 +15,7 @@ from typing import IO
 from bennettbot.models import Outcome, RunResult, RunSpec
 
 _OPERATOR_CHARS = frozenset("();<>|&")
+KNOWN_PROGRAMS = 1024
 _NOT_PROGRAMS = frozenset(
     [
         "!",
@@ -88,14 +89,31 @@ def exec_form(command: str, is_program: Callable[[str], bool] = bool) -> str:
     return f"exec {command}"
 
 
-def program_finder(cwd: Path | str, env: Mapping[str, str]) -> Callable[[str], bool]:
-    """Whether a word names an executable file, as the job's shell would find it."""
+def program_finder(
+    cwd: Path | str, env: Mapping[str, str], known: dict | None = None
+) -> Callable[[str], bool]:
+    """Whether a word names an executable file, as the job's shell would find it.
+
+    With ``known``, answers are remembered there (at most ``KNOWN_PROGRAMS``):
+    a stale "no" costs one process, a stale "yes" makes ``exec`` report the
+    missing program with the same status 127 as the shell would.
+    """
     path = env.get("PATH", os.environ.get("PATH", os.defpath))
 
-    def is_program(word: str) -> bool:
+    def look(word: str) -> bool:
         if "/" in word:
             return os.access(Path(cwd, word), os.X_OK)
         return shutil.which(word, path=path) is not None
+
+    def is_program(word: str) -> bool:
+        if known is None:
+            return look(word)
+        key = (str(cwd) if "/" in word else path, word)
+        if (found := known.get(key)) is None:
+            if len(known) >= KNOWN_PROGRAMS:
+                known.clear()
+            found = known[key] = look(word)
+        return found
 
     return is_program
 
@@ -110,6 +128,9 @@ class LocalRunner:
     started go too.
     """
 
+    def __init__(self) -> None:
+        self._programs: dict[tuple[str, str], bool] = {}  # see program_finder
+
     async def run(self, spec: RunSpec) -> RunResult:
         logs = open_logs(spec)
         if isinstance(logs, RunResult):
@@ -117,7 +138,7 @@ class LocalRunner:
         stdout, stderr = logs
         with stdout, stderr:
             try:
-                is_program = program_finder(spec.cwd, spec.env)
+                is_program = program_finder(spec.cwd, spec.env, self._programs)
                 process = await asyncio.create_subprocess_shell(
                     exec_form(spec.command, is_program),
                     cwd=spec.cwd,
