@@ -9,9 +9,11 @@ import contextlib
 import json
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from bennettbot.dispatcher import Dispatcher, Folders
 from bennettbot.jobconfig import JobConfig, parse_job_config
@@ -351,3 +353,23 @@ def storage_environment(root: Path, config_path: Path) -> dict[str, str]:
         "BOT_CHECK_FILE": str(root / ".bot_startup_check"),
         "JOB_CONFIG_PATH": str(config_path),
     }
+
+
+async def start_service(
+    role: str, root: Path, env: dict[str, str], stderr: IO[bytes]
+) -> asyncio.subprocess.Process:
+    """``python -m bennettbot --role ROLE`` in a session of its own, run from
+    ``root`` so that no stray ``.env`` is read."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bennettbot",
+        "--role",
+        role,
+        cwd=root,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+    )

@@ -16,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 import time
 from pathlib import Path
 
 from bennettbot.emulator import SlackEmulator
 
-from .common import Check, Line, at_most, clean_environment, kill_tree
+from .common import Check, Line, at_most, clean_environment, kill_tree, start_service
 from .memory import describe, sample
 
 START_TIMEOUT = 30.0
@@ -69,19 +68,7 @@ async def run(root: Path, quick: bool) -> list[Line]:
     async with SlackEmulator() as slack:
         with stderr_path.open("wb") as stderr:
             began = time.perf_counter()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bennettbot",
-                "--role",
-                "all",
-                cwd=root,  # so no stray .env is read
-                env=service_env(root, slack),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=stderr,
-                start_new_session=True,
-            )
+            process = await start_service("all", root, service_env(root, slack), stderr)
         try:
             async with asyncio.timeout(START_TIMEOUT):
                 while not check_file.exists():

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from .common import (
     at_most,
     clean_environment,
     kill_tree,
+    start_service,
     storage_environment,
     tree_memory,
 )
@@ -105,18 +105,8 @@ async def run(root: Path, quick: bool) -> list[Line]:
     db_path = root / "bot.db"
     began = time.monotonic()
     with stderr_path.open("wb") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bennettbot",
-            "--role",
-            "dispatcher",
-            cwd=root,  # so no stray .env is read
-            env=settings_env(root, config_path),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,
+        process = await start_service(
+            "dispatcher", root, settings_env(root, config_path), stderr
         )
     try:
         await wait_for(

@@ -30,7 +30,6 @@ import json
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from .common import (
     kill_tree,
     percentile,
     proc_stats,
+    start_service,
     storage_environment,
 )
 
@@ -251,18 +251,8 @@ async def bench(root: Path, quick: bool, name: str) -> list[Line]:
     stderr_path = root / "web.stderr"
     db_path = root / "bot.db"
     with stderr_path.open("wb") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bennettbot",
-            "--role",
-            "web",
-            cwd=root,  # so no stray .env is read
-            env=web_env(root, write_config(root), port),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,
+        process = await start_service(
+            "web", root, web_env(root, write_config(root), port), stderr
         )
     try:
         started_in = await wait_until_up(base, process)
