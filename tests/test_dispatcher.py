@@ -12,8 +12,10 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
+from bennettbot import messages
+from bennettbot.dispatcher import _read_last_line
 from bennettbot.fabfile import fetch_fabfile
-from bennettbot.models import Outcome, Requester
+from bennettbot.models import Outcome, Requester, RunResult
 from bennettbot.store import Store
 from conftest import ALICE, job_config, make_rig, wait_until
 
@@ -113,6 +115,20 @@ async def test_failure_names_job_log_folder_and_showlogs(rig):
     stderr = rig.folders.logs / run.log_dir / "stderr"
     assert stderr.read_text() == "oops\n"
     assert run.log_dir.startswith("test_fail/20260105-0900")
+    # the job's last line on stderr is its explanation, quoted
+    assert failure.text.splitlines()[1] == "> oops"
+
+
+async def test_the_quoted_explanation_is_the_last_line_escaped_and_cut(tmp_path):
+    stderr = tmp_path / "stderr"
+    stderr.write_text("x" * 10_000 + "\nTraceback…\nerror: <@U1> & <!here>\n\n")
+    assert _read_last_line(stderr) == "error: <@U1> & <!here>"
+    assert _read_last_line(tmp_path / "missing") == ""
+    result = RunResult(Outcome.FAILED, exit_status=1)
+    text = messages.failed("t", result, "/h", "t/1", "bot", last_words="<@U1> & x")
+    assert "> &lt;@U1&gt; &amp; x" in text.splitlines()
+    long = messages.failed("t", result, "/h", "", "bot", last_words="y" * 1000)
+    assert len(long.splitlines()[1]) == 2 + messages.MAX_LAST_WORDS
 
 
 async def test_timeout_is_killed_and_reported(rig):

@@ -302,8 +302,18 @@ class Dispatcher:
         self, job: QueuedJob, definition: Job | None, result: RunResult, log_dir: str
     ) -> None:
         if result.outcome is not Outcome.SUCCEEDED or definition is None:
+            last_words = ""
+            if result.outcome is Outcome.FAILED and log_dir:
+                last_words = await asyncio.to_thread(
+                    _read_last_line, self._folders.logs / log_dir / "stderr"
+                )
             text = messages.failed(
-                job.type, result, self._folders.host_logs, log_dir, self._bot_name
+                job.type,
+                result,
+                self._folders.host_logs,
+                log_dir,
+                self._bot_name,
+                last_words=last_words,
             )
             await self._notifier.report_failure(job, text)
             return
@@ -336,6 +346,18 @@ def _read_head(path: Path) -> str:
             return file.read(MAX_REPORT_BYTES).decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
+
+
+def _read_last_line(path: Path, size: int = 4096) -> str:
+    """The last non-blank line in the final ``size`` bytes of ``path``."""
+    try:
+        with path.open("rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - size))
+            tail = file.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def _prepend(folder: str, variable: str) -> str:

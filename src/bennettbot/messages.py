@@ -24,10 +24,21 @@ def succeeded(job_type: str) -> str:
 NO_OUTPUT = "No output found"
 
 
+MAX_LAST_WORDS = 300
+
+
 def failed(
-    job_type: str, result: RunResult, host_log_dir: str, log_dir: str, bot_name: str
+    job_type: str,
+    result: RunResult,
+    host_log_dir: str,
+    log_dir: str,
+    bot_name: str,
+    *,
+    last_words: str = "",
 ) -> str:
-    """The failure report: what happened, where the logs are, how to read them."""
+    """The failure report: what happened (with the last line the job wrote to
+    stderr, which a job can use to explain itself), where the logs are, and
+    how to read them."""
     if result.outcome is Outcome.TIMED_OUT:
         what = result.message or "timed out"
     elif result.outcome is Outcome.FAILED:
@@ -38,6 +49,10 @@ def failed(
         what = f"could not run: {result.message}" if result.message else "failed"
     mention = f"@{bot_name} " if bot_name else ""
     lines = [f"Command `{job_type}` {what}."]
+    if last_words:
+        if len(last_words) > MAX_LAST_WORDS:
+            last_words = last_words[: MAX_LAST_WORDS - 1] + "…"
+        lines.append("> " + escape(last_words))
     if log_dir:
         lines += [
             f"Logs are in `{host_log_dir.rstrip('/')}/{log_dir}` on the bot's host.",
@@ -46,6 +61,11 @@ def failed(
             f"`{mention}showlogs tail stderr {log_dir}`",
         ]
     return "\n".join(lines)
+
+
+def escape(text: str) -> str:
+    """``text`` shown literally by Slack: no mentions, links or channel names."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def interrupted(job_type: str) -> str:

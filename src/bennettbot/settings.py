@@ -134,17 +134,25 @@ class Settings(BaseSettings):
         "WORKSPACE_DIR",
         "SSH_KEY_PATH",
         "SSH_KNOWN_HOSTS",
+        "GCP_CREDENTIALS_PATH",
     )
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
         try:
             return value.expanduser().absolute()
         except RuntimeError as exc:  # "~nosuchuser/…"
             raise ValueError(str(exc)) from None
 
     def job_env(self) -> dict[str, str]:
-        """Settings that jobs read, for their environment (``.env`` included)."""
-        env = {}
+        """Settings that jobs read, for their environment (``.env`` included).
+
+        Jobs run in their namespace's folder, so paths are absolute. ``DB_PATH``
+        lets a report read (never write) state such as tech-support's out of
+        office.
+        """
+        env = {"DB_PATH": str(self.DB_PATH)}
         for name in _FOR_JOBS:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
