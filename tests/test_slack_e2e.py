@@ -7,32 +7,20 @@ import asyncio
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bennettbot.app import Engine, open_engine, run_roles, web_deps
+from bennettbot.app import web_deps
 from bennettbot.emulator import SlackEmulator
-from bennettbot.models import FakeClock
-from bennettbot.settings import load_settings
 from bennettbot.signing import make_token
 from bennettbot.web import build_web_app
-from conftest import wait_until
+from e2e_rig import running_bot
 
 JOBS = Path(__file__).parent / "fixtures" / "e2e_jobs.toml"
 GITHUB_SECRET = "e2e-github-secret"
 CALLBACK_SECRET = "e2e-callback-secret"
-
-
-@dataclass
-class Bot:
-    slack: SlackEmulator
-    engine: Engine
-    tmp: Path
-    clock: FakeClock
 
 
 @pytest.fixture
@@ -43,37 +31,15 @@ async def slack():
 
 @pytest.fixture
 async def bot(slack, tmp_path, clean_env):
-    settings = load_settings(
-        SLACK_BOT_TOKEN=slack.bot_token,
-        SLACK_APP_TOKEN=slack.app_token,
-        SLACK_APP_USERNAME="bennettbot",
-        SLACK_LOGS_CHANNEL="#logs",
-        SLACK_TECH_SUPPORT_CHANNEL="#tech-support",
-        SLACK_API_URL=slack.api_url,
-        DB_PATH=tmp_path / "bot.db",
-        LOGS_DIR=tmp_path / "logs",
-        HOST_LOGS_DIR="/srv/bot/logs",
-        FAB_WORKSPACE_DIR=tmp_path / "fab",
-        BOT_CHECK_FILE=tmp_path / "check",
+    async with running_bot(
+        slack,
+        tmp_path,
         JOB_CONFIG_PATH=JOBS,
         WORKSPACE_DIR=tmp_path / "workspace",  # none: jobs run in FAB_WORKSPACE_DIR
         GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
         EBMBOT_WEBHOOK_SECRET=CALLBACK_SECRET,
-        WEBHOOK_ORIGIN="http://127.0.0.1:9",
-    )
-    stop = asyncio.Event()
-    clock = FakeClock(datetime.now(UTC))  # moves only when a test says so
-    async with open_engine(settings, clock=clock) as engine:
-        roles = asyncio.create_task(
-            run_roles(engine, {"bot", "dispatcher"}, stop, ping_interval=0.5)
-        )
-        await slack.wait_for_connection(timeout=10)
-        await wait_until((tmp_path / "check").exists, 10)
-        try:
-            yield Bot(slack, engine, tmp_path, clock)
-        finally:
-            stop.set()
-            await asyncio.wait_for(roles, 15)
+    ) as running:
+        yield running
 
 
 async def reacted(slack: SlackEmulator, channel: str, ts: str, name: str) -> None:

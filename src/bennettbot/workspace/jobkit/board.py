@@ -21,7 +21,7 @@ NO_STATUS = "No status"
 
 
 def parse_number(text: str) -> int:
-    if text.isdigit() and int(text) > 0:
+    if text.isascii() and text.isdigit() and int(text) > 0:
         return int(text)
     raise JobError(f"the project number should be a whole number like 12, not {text!r}")
 

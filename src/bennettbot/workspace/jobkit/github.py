@@ -151,7 +151,9 @@ def _raise_for_limits(response: aiohttp.ClientResponse, body: object) -> None:
     used_up = response.status in (403, 429) and (
         response.headers.get("x-ratelimit-remaining") == "0"
     )
-    if used_up or _has_error_type(body, "RATE_LIMITED"):
+    # The schema names the type RATE_LIMITED; GitHub has been seen to answer
+    # {"type": "RATE_LIMIT", "code": "graphql_rate_limit"} with HTTP 200.
+    if used_up or _has_error_type(body, "RATE_LIMITED", "RATE_LIMIT"):
         raise JobError(
             "GitHub's API rate limit for the bot's token is used up; "
             + _when(response.headers.get("x-ratelimit-reset"))
@@ -163,12 +165,12 @@ def _raise_for_limits(response: aiohttp.ClientResponse, body: object) -> None:
         raise JobError(f"GitHub is limiting how fast the bot asks; try again {wait}")
 
 
-def _has_error_type(body: object, kind: str) -> bool:
+def _has_error_type(body: object, *kinds: str) -> bool:
     if not isinstance(body, dict):
         return False
     errors = body.get("errors")
     return isinstance(errors, list) and any(
-        isinstance(e, dict) and e.get("type") == kind for e in errors
+        isinstance(e, dict) and e.get("type") in kinds for e in errors
     )
 
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote
 
 from jobkit import blocks
 from jobkit.google import ServiceAccount, sheet_values
@@ -65,12 +66,12 @@ def week_text(rota: Rota, monday: date, which: str) -> str:
     if people is None or not any(people):
         return f"{title}\n_No one is on the rota._"
     if len(rota.roles) == 1:
-        return f"{title}\n{blocks.escape(people[0])}"
+        return blocks.listing(title, [blocks.escape(people[0])])
     lines = [
         f"{blocks.escape(role or 'On duty')}: {blocks.escape(person or 'nobody')}"
         for role, person in zip(rota.roles, people, strict=True)
     ]
-    return "\n".join([title, *lines])
+    return blocks.listing(title, lines)
 
 
 def out_of_office_text(period: tuple[date, date] | None, today: date) -> str | None:
@@ -111,7 +112,7 @@ def read_out_of_office(db_path: str | None) -> tuple[date, date] | None:
         print("warning: DB_PATH is not set; out of office not checked", file=sys.stderr)
         return None
     try:
-        with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
+        with closing(sqlite3.connect(f"file:{quote(db_path)}?mode=ro", uri=True)) as db:
             row = db.execute(
                 "SELECT start_date, end_date FROM tech_support_ooo WHERE id = 1"
             ).fetchone()
