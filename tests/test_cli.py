@@ -51,7 +51,13 @@ def test_check_ok(full_env, capsys, role):
     assert output[0] == f"settings: ok for role {role}"
     assert output[1] == f"job config: {SHIPPED_JOB_CONFIG}"
     namespaces = [line.strip().split(":")[0] for line in output[2:]]
-    assert namespaces == ["test", "showlogs (restricted)"]
+    assert namespaces == [
+        "test",
+        "showlogs (restricted)",
+        "report (restricted)",
+        "techsupport",
+        "inbox",
+    ]
     assert "  test: 4 jobs, 4 commands" in output
     assert "  showlogs (restricted): 3 jobs, 3 commands" in output
 

@@ -247,12 +247,27 @@ def test_name_key_in_a_namespace_is_unknown(tmp_path):
 def test_shipped_config_loads():
     config = load_job_config(SHIPPED_JOB_CONFIG)
     assert config.path == SHIPPED_JOB_CONFIG
-    assert list(config.namespaces) == ["test", "showlogs"]
+    assert list(config.namespaces) == [
+        "test",
+        "showlogs",
+        "report",
+        "techsupport",
+        "inbox",
+    ]
     test = config.namespaces["test"]
     assert test.default_channel == "#tech"
     assert not test.restricted
     assert config.namespaces["showlogs"].restricted
     assert {c.command for c in test.slack} >= {"hello", "hello [name]"}
+    assert config.namespaces["report"].restricted
+    for namespace in ("report", "techsupport", "inbox"):
+        jobs = config.namespaces[namespace].jobs.values()
+        assert {job.report_format for job in jobs} == {"blocks"}
+    # what the deployment guide promises: specifics in the config, not the code
+    board = config.namespaces["report"].jobs["board"].run_args_template
+    assert "--org=" in board
+    rota = config.namespaces["techsupport"].jobs["rota_report"].run_args_template
+    assert "--sheet=" in rota and "--range=" in rota and "--out-of-office" in rota
 
 
 @pytest.fixture(scope="module")

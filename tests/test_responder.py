@@ -55,6 +55,21 @@ async def test_help_variants(responder):
         assert "`@bennettbot test hello [name]`: say hello to [name]" in reply
 
 
+async def test_techsupport_help_lists_the_rota_and_the_out_of_office_commands(
+    responder,
+):
+    reply = (await responder.respond("techsupport help", ALICE)).text
+    assert reply.splitlines()[1:] == [
+        "• `@bennettbot techsupport rota report`: say who is on tech-support this "
+        "week and next",
+        "• `@bennettbot techsupport ooo on from [start] to [end]`: tech-support is "
+        "out of office from [start] to [end] (YYYY-MM-DD)",
+        "• `@bennettbot techsupport ooo off`: tech-support is back",
+        "• `@bennettbot techsupport ooo status`: say whether tech-support is out of "
+        "office",
+    ]
+
+
 async def test_anything_else_gets_an_apology_and_the_help(responder):
     reply = await responder.respond("make me a sandwich", ALICE)
     assert reply.text.startswith("Sorry, I didn't understand that.\n")

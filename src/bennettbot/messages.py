@@ -153,12 +153,26 @@ def general_help(namespaces: Mapping[str, Namespace], bot_name: str) -> str:
     return "\n".join(lines)
 
 
+# Commands the bot itself answers, listed in the help of their namespace.
+BUILT_IN_HELP = {
+    "techsupport": (
+        (
+            "ooo on from [start] to [end]",
+            "tech-support is out of office from [start] to [end] (YYYY-MM-DD)",
+        ),
+        ("ooo off", "tech-support is back"),
+        ("ooo status", "say whether tech-support is out of office"),
+    ),
+}
+
+
 def namespace_help(namespace: Namespace, bot_name: str) -> str:
     mention = f"@{bot_name} " if bot_name else ""
     lines = [f"Commands in `{namespace.name}`:"]
-    for command in namespace.slack:
-        about = f": {command.help}" if command.help else ""
-        lines.append(f"• `{mention}{namespace.name} {command.command}`{about}")
+    commands = [(c.command, c.help) for c in namespace.slack]
+    for command, about in [*commands, *BUILT_IN_HELP.get(namespace.name, ())]:
+        about = f": {about}" if about else ""
+        lines.append(f"• `{mention}{namespace.name} {command}`{about}")
     return "\n".join(lines)
 
 
