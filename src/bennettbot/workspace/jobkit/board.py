@@ -20,8 +20,11 @@ from jobkit.script import JobError, http_session, run
 NO_STATUS = "No status"
 
 
+MAX_NUMBER = 2**31 - 1  # GraphQL's Int
+
+
 def parse_number(text: str) -> int:
-    if text.isascii() and text.isdigit() and int(text) > 0:
+    if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_NUMBER:
         return int(text)
     raise JobError(f"the project number should be a whole number like 12, not {text!r}")
 
@@ -30,7 +33,8 @@ def choose_statuses(board: Board, wanted: str | None) -> list[str] | None:
     """The board's statuses named in ``wanted`` (None: no filter)."""
     if not wanted:
         return None
-    known = {_key(status): status for status in board.statuses}
+    known = {_key(NO_STATUS): NO_STATUS}  # the items with no status
+    known |= {_key(status): status for status in board.statuses}
     chosen, unknown = [], []
     for name in filter(None, (part.strip() for part in wanted.split(","))):
         status = known.get(_key(name))
@@ -56,13 +60,14 @@ def board_blocks(board: Board, statuses: Sequence[str] | None = None) -> list[di
         order += [NO_STATUS] if NO_STATUS in groups else []
     else:
         order = list(statuses)
-    count = len(board.items)
+    total = len(board.items)
+    count = f"{total} item{'' if total == 1 else 's'}"
+    if statuses is not None:
+        shown = sum(len(groups.get(status, ())) for status in statuses)
+        count = f"{shown} of {count}"
     result = [
         blocks.header(board.title),
-        blocks.context(
-            f"{blocks.link(board.url, 'Open the board')} · "
-            f"{count} item{'' if count == 1 else 's'}"
-        ),
+        blocks.context(f"{blocks.link(board.url, 'Open the board')} · {count}"),
     ]
     if not board.items:
         result.append(blocks.section("_The board has no items._"))

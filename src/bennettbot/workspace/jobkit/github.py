@@ -94,6 +94,8 @@ async def fetch_board(
         page = project["items"]["pageInfo"]
         if not page["hasNextPage"]:
             break
+        if not page["endCursor"] or page["endCursor"] == variables.get("after"):
+            raise JobError("GitHub's answer does not say where the next page starts")
         variables["after"] = page["endCursor"]
     options = (project.get("field") or {}).get("options") or []
     return Board(
@@ -159,7 +161,7 @@ def _raise_for_limits(response: aiohttp.ClientResponse, body: object) -> None:
             + _when(response.headers.get("x-ratelimit-reset"))
         )
     message = body.get("message", "") if isinstance(body, dict) else ""
-    if response.status in (403, 429) and "secondary rate limit" in str(message):
+    if response.status in (403, 429) and "secondary rate limit" in str(message).lower():
         retry = response.headers.get("retry-after", "")
         wait = f"in {retry} seconds" if retry.isdigit() else "in a few minutes"
         raise JobError(f"GitHub is limiting how fast the bot asks; try again {wait}")
