@@ -28,7 +28,8 @@ class ServiceAccount:
         try:
             self.email: str = info["client_email"]
             self.signer = crypt.RSASigner.from_service_account_info(info)
-        except (KeyError, ValueError, TypeError):
+            self.signer.sign(b"can this key sign?")  # Google issues RSA keys only
+        except (KeyError, ValueError, TypeError, AttributeError):
             # the message of these errors may quote the key: never show it
             raise JobError(
                 f"the file named by {CREDENTIALS_VARIABLE} is not a service "
@@ -102,7 +103,8 @@ async def sheet_values(
     async with session.get(
         url, params=params, headers={"Authorization": f"Bearer {token}"}
     ) as response:
-        body = await read_json(response, "Google Sheets")
+        # an error page may not be JSON; its status says enough
+        body = await read_json(response, "Google Sheets", required=response.ok)
     if response.status == 200 and isinstance(body, dict):
         values = body.get("values", [])
         return [row for row in values if isinstance(row, list)]
@@ -121,7 +123,8 @@ async def sheet_values(
         raise JobError("Google Sheets is rate limiting the bot; try again in a minute")
     if response.status == 400:
         raise JobError(f"Google could not read range {cell_range!r}: {reason}")
-    raise JobError(f"Google Sheets answered with HTTP {response.status}: {reason}")
+    detail = f": {reason}" if reason else "; try again later"
+    raise JobError(f"Google Sheets answered with HTTP {response.status}{detail}")
 
 
 def _reason(body: object) -> str:

@@ -59,9 +59,21 @@ def parse_rota(rows: Sequence[Sequence[object]]) -> Rota:
     return Rota(roles, weeks)
 
 
+def duty_week(today: date) -> date:
+    """The Monday of the work week that ``today`` is in, or of the coming one
+    at a weekend."""
+    return monday_of(today + timedelta(days=2 if today.weekday() >= 5 else 0))
+
+
+def day(moment: date, *, year: bool = False) -> str:
+    """``Mon 7 Dec`` (``Mon 7 Dec 2026`` with ``year``)."""
+    text = f"{moment:%a} {moment.day} {moment:%b}"
+    return f"{text} {moment.year}" if year else text
+
+
 def week_text(rota: Rota, monday: date, which: str) -> str:
     friday = monday + timedelta(days=4)
-    title = f"*{which}* ({monday:%a %d %b} – {friday:%a %d %b})"
+    title = f"*{which}* ({day(monday)} – {day(friday)})"
     people = rota.weeks.get(monday)
     if people is None or not any(people):
         return f"{title}\n_No one is on the rota._"
@@ -79,10 +91,10 @@ def out_of_office_text(period: tuple[date, date] | None, today: date) -> str | N
         return None
     start, end = period
     if start <= today:
-        return f":palm_tree: Tech-support is out of office until {end:%a %d %b %Y}."
+        return f":palm_tree: Tech-support is out of office until {day(end, year=True)}."
     return (
-        f":palm_tree: Tech-support will be out of office from {start:%a %d %b %Y} "
-        f"to {end:%a %d %b %Y}."
+        ":palm_tree: Tech-support will be out of office from "
+        f"{day(start, year=True)} to {day(end, year=True)}."
     )
 
 
@@ -93,7 +105,7 @@ def rota_blocks(
     today: date,
     out_of_office: tuple[date, date] | None = None,
 ) -> list[dict]:
-    this_monday = monday_of(today)
+    this_monday = duty_week(today)
     result = [
         blocks.header(title),
         blocks.section(week_text(rota, this_monday, "This week")),

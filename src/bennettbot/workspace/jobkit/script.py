@@ -21,11 +21,16 @@ def http_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})
 
 
-async def read_json(response: aiohttp.ClientResponse, service: str) -> object:
-    """The response's JSON body, or a ``JobError`` naming ``service``."""
+async def read_json(
+    response: aiohttp.ClientResponse, service: str, *, required: bool = True
+) -> object:
+    """The response's JSON body, or a ``JobError`` naming ``service`` (None
+    when the body is not JSON and not ``required``)."""
     try:
         return await response.json(content_type=None)
     except ValueError:
+        if not required:
+            return None
         raise JobError(
             f"{service} answered with HTTP {response.status} and a body that is "
             "not JSON; try again later"
