@@ -13,7 +13,7 @@ import pytest
 from aioresponses import aioresponses
 
 from bennettbot import messages
-from bennettbot.dispatcher import _read_last_line
+from bennettbot.dispatcher import _explanation
 from bennettbot.fabfile import fetch_fabfile
 from bennettbot.models import Outcome, Requester, RunResult
 from bennettbot.store import Store
@@ -35,6 +35,8 @@ run_args_template = "true"
 report_stdout = true
 [test.jobs.fail]
 run_args_template = "echo oops >&2; exit 3"
+[test.jobs.explain]
+run_args_template = "echo warning >&2; echo 'error: the widget is missing' >&2; exit 1"
 [test.jobs.slow]
 run_args_template = "sleep 30"
 timeout_seconds = 0.3
@@ -115,15 +117,25 @@ async def test_failure_names_job_log_folder_and_showlogs(rig):
     stderr = rig.folders.logs / run.log_dir / "stderr"
     assert stderr.read_text() == "oops\n"
     assert run.log_dir.startswith("test_fail/20260105-0900")
-    # the job's last line on stderr is its explanation, quoted
-    assert failure.text.splitlines()[1] == "> oops"
+    # stderr may hold anything: only a line saying "error: …" is quoted
+    assert "oops" not in failure.text
+
+
+async def test_a_job_explains_its_failure_with_a_last_error_line(rig):
+    notices = await run_job(rig, "test_explain")
+    assert notices[-1].text.splitlines()[:2] == [
+        "Command `test_explain` failed with exit status 1.",
+        "> error: the widget is missing",
+    ]
 
 
 async def test_the_quoted_explanation_is_the_last_line_escaped_and_cut(tmp_path):
     stderr = tmp_path / "stderr"
     stderr.write_text("x" * 10_000 + "\nTraceback…\nerror: <@U1> & <!here>\n\n")
-    assert _read_last_line(stderr) == "error: <@U1> & <!here>"
-    assert _read_last_line(tmp_path / "missing") == ""
+    assert _explanation(stderr) == "error: <@U1> & <!here>"
+    assert _explanation(tmp_path / "missing") == ""
+    stderr.write_text("error: first\n+ curl https://user:secret@example.org\n")
+    assert _explanation(stderr) == ""
     result = RunResult(Outcome.FAILED, exit_status=1)
     text = messages.failed("t", result, "/h", "t/1", "bot", last_words="<@U1> & x")
     assert "> &lt;@U1&gt; &amp; x" in text.splitlines()

@@ -299,16 +299,51 @@ async def test_items_the_token_cannot_see_and_non_select_values(token, mocked):
     ]
 
 
-async def test_a_status_field_without_options_keeps_the_items_order(token, mocked):
+async def test_a_board_without_the_status_field_is_an_error(token, mocked):
     # field(name:) is null when the board has no field of that name.
-    answer(
-        mocked,
-        page([item("a", "Later"), item("b"), item("c", "Now")], options=None),
+    answer(mocked, page([item("a", "Later"), item("b")], options=None))
+
+    with pytest.raises(JobError) as caught:
+        await board()
+
+    assert str(caught.value) == (
+        "the board has no single-select field 'Status' "
+        "(name another with --status-field in the job config)"
     )
 
-    blocks = await board()
 
-    assert headings(blocks) == ["*Later* (1)", "*Now* (1)", "*No status* (1)"]
+async def test_a_saml_protected_organisation_is_explained_in_githubs_words(
+    token, mocked
+):
+    saml = (
+        "Resource protected by organization SAML enforcement. You must grant your "
+        "Personal Access token access to this organization."
+    )
+    answer(
+        mocked,
+        {
+            "data": {"organization": None},
+            "errors": [graphql_error("FORBIDDEN", saml, ["organization"])],
+        },
+    )
+
+    with pytest.raises(JobError) as caught:
+        await board()
+
+    assert str(caught.value) == f"GitHub would not show the board: {saml}"
+
+
+@pytest.mark.parametrize(
+    "items",
+    [None, {"nodes": None, "pageInfo": None}, {"nodes": [], "pageInfo": None}],
+)
+async def test_an_answer_in_an_unexpected_shape_is_one_line(token, mocked, items):
+    body = page([])
+    body["data"]["organization"]["projectV2"]["items"] = items
+    answer(mocked, body)
+
+    with pytest.raises(JobError, match="not in the expected shape"):
+        await board()
 
 
 async def test_an_empty_board(token, mocked):

@@ -1153,3 +1153,17 @@ def test_main_refuses_bad_arguments(
     assert exit_.value.code == 2
     assert capsys.readouterr().out == ""
     assert google.mocked.requests == {}
+
+
+def test_main_says_when_the_shipped_placeholder_sheet_id_is_still_there(
+    google: Google, capsys: pytest.CaptureFixture[str]
+):
+    placeholder = "REPLACE-WITH-THE-INBOX-ROTA-SHEET-ID"
+    code = rota.main(["--title", TITLE, "--sheet", placeholder, "--range", RANGE])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: this rota's spreadsheet is not set: put its id in the job's "
+        "--sheet= in the job config\n"
+    )
+    assert google.mocked.requests == {}

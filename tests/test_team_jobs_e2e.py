@@ -13,13 +13,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bennettbot.emulator import SlackEmulator
+from bennettbot.settings import SHIPPED_JOB_CONFIG
 from e2e_rig import running_bot
+from jobkit.rota import duty_week
 from slack_blocks import check_blocks
 
 REPLAY = Path(__file__).parent / "http_replay"
 GRAPHQL = "https://api.github.com/graphql"
 TOKEN = "ghp_e2eTeamJobsToken0000000000000000000"
-SHEET_VALUES = r"^https://sheets\.googleapis\.com/v4/spreadsheets/[^/]+/values/"
+SHEET_ID = "1kA2b3C4d5E6f7G8h9I0jKlMnOpQrStUvWxYz-_e2e"
+PLACEHOLDER = "REPLACE-WITH-THE-TECH-SUPPORT-ROTA-SHEET-ID"
+SHEET_VALUES = rf"^https://sheets\.googleapis\.com/v4/spreadsheets/{SHEET_ID}/values/"
 
 
 def board_page(nodes: list[dict], cursor: str, more: bool) -> dict:
@@ -79,10 +83,14 @@ def internet(tmp_path, monkeypatch):
 async def bot(slack, tmp_path, clean_env, internet):
     key = tmp_path / "service-account.json"
     key.write_text(json.dumps(service_account()))
-    # the shipped job config and workspace, as deployed
+    # the shipped job config with this team's sheet id, as an operator sets it
+    config = tmp_path / "jobs.toml"
+    shipped = SHIPPED_JOB_CONFIG.read_text(encoding="utf-8")
+    config.write_text(shipped.replace(PLACEHOLDER, SHEET_ID), encoding="utf-8")
     async with running_bot(
         slack,
         tmp_path,
+        JOB_CONFIG_PATH=config,
         DATA_TEAM_GITHUB_API_TOKEN=TOKEN,
         GCP_CREDENTIALS_PATH=key,
     ) as running:
@@ -174,9 +182,23 @@ async def test_a_board_that_does_not_exist_fails_with_the_reason(bot, internet):
     )
 
 
+async def test_words_from_slack_cannot_become_options_of_the_job(bot, internet):
+    internet.answer("POST", url=GRAPHQL, payload=board_page([], "", False))
+    slack = bot.slack
+    asked = await slack.post(
+        "alice", "general", "<@U0BOT> report board 1 --org=another-org"
+    )
+    reply = await slack.wait_for_reply(
+        "C0GENERAL", asked.ts, contains="failed", timeout=30
+    )
+    assert "> error: the board has no status '--org=another-org'" in reply.text
+    [request] = internet.requests()
+    assert request["json"]["variables"]["org"] == "opensafely-core"
+
+
 async def test_the_tech_support_rota_mentions_out_of_office(bot, internet):
     today = datetime.now(UTC).date()
-    monday = today - timedelta(days=today.weekday())
+    monday = duty_week(today)  # at a weekend, the coming week
     internet.answer(
         "POST",
         url="https://oauth2.googleapis.com/token",

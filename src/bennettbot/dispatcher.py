@@ -305,7 +305,7 @@ class Dispatcher:
             last_words = ""
             if result.outcome is Outcome.FAILED and log_dir:
                 last_words = await asyncio.to_thread(
-                    _read_last_line, self._folders.logs / log_dir / "stderr"
+                    _explanation, self._folders.logs / log_dir / "stderr"
                 )
             text = messages.failed(
                 job.type,
@@ -348,8 +348,9 @@ def _read_head(path: Path) -> str:
         return ""
 
 
-def _read_last_line(path: Path, size: int = 4096) -> str:
-    """The last non-blank line in the final ``size`` bytes of ``path``."""
+def _explanation(path: Path, size: int = 4096) -> str:
+    """The explanation a failed job gave: its last non-blank line on stderr
+    when that starts with ``error:`` (only then: stderr may hold anything)."""
     try:
         with path.open("rb") as file:
             file.seek(max(0, file.seek(0, os.SEEK_END) - size))
@@ -357,7 +358,8 @@ def _read_last_line(path: Path, size: int = 4096) -> str:
     except FileNotFoundError:
         return ""
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    last = lines[-1] if lines else ""
+    return last if last.startswith("error:") else ""
 
 
 def _prepend(folder: str, variable: str) -> str:

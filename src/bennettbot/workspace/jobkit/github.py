@@ -81,29 +81,48 @@ async def fetch_board(
     variables: dict = {"org": org, "number": number, "field": status_field}
     items: list[Item] = []
     while True:
-        data = await query(session, token, BOARD_QUERY, variables, url=url)
-        organisation = data.get("organization")
-        if organisation is None:
-            raise JobError(f"GitHub has no organisation {org} that the token can see")
-        project = organisation.get("projectV2")
-        if project is None:
-            raise JobError(f"the {org} organisation has no project {number}")
-        for node in project["items"]["nodes"]:
-            if node and not node.get("isArchived"):
-                items.append(_item(node))
-        page = project["items"]["pageInfo"]
-        if not page["hasNextPage"]:
+        data, errors = await query(session, token, BOARD_QUERY, variables, url=url)
+        project = _project(data, errors, org, number)
+        try:
+            for node in project["items"]["nodes"]:
+                if node and not node.get("isArchived"):
+                    items.append(_item(node))
+            page = project["items"]["pageInfo"]
+            more, after = page["hasNextPage"], page["endCursor"]
+        except (KeyError, TypeError, AttributeError):
+            raise JobError("GitHub's answer is not in the expected shape") from None
+        if not more:
             break
-        if not page["endCursor"] or page["endCursor"] == variables.get("after"):
+        if not after or after == variables.get("after"):
             raise JobError("GitHub's answer does not say where the next page starts")
-        variables["after"] = page["endCursor"]
-    options = (project.get("field") or {}).get("options") or []
+        variables["after"] = after
+    field = project.get("field")
+    if field is None:
+        raise JobError(
+            f"the board has no single-select field {status_field!r} "
+            "(name another with --status-field in the job config)"
+        )
     return Board(
-        title=project["title"],
-        url=project["url"],
-        statuses=tuple(option["name"] for option in options),
+        title=project.get("title") or "",
+        url=project.get("url") or "",
+        statuses=tuple(option["name"] for option in field.get("options") or []),
         items=tuple(items),
     )
+
+
+def _project(data: dict, errors: list[dict], org: str, number: int) -> dict:
+    """The project in ``data``; when it is missing, why, in GitHub's words if
+    they say more than "not found"."""
+    organisation = data.get("organization")
+    project = organisation.get("projectV2") if isinstance(organisation, dict) else None
+    if isinstance(project, dict):
+        return project
+    other = [e for e in errors if e.get("type") not in (None, "NOT_FOUND")]
+    if other:
+        raise JobError(f"GitHub would not show the board: {other[0].get('message')}")
+    if organisation is None:
+        raise JobError(f"GitHub has no organisation {org} that the token can see")
+    raise JobError(f"the {org} organisation has no project {number}")
 
 
 async def query(
@@ -113,8 +132,9 @@ async def query(
     variables: dict,
     *,
     url: str = API_URL,
-) -> dict:
-    """The ``data`` of a GraphQL query, or a ``JobError`` saying what went wrong."""
+) -> tuple[dict, list[dict]]:
+    """The ``data`` of a GraphQL query and any errors that came with it, or a
+    ``JobError`` saying what went wrong."""
     async with session.post(
         url,
         json={"query": text, "variables": variables},
@@ -146,7 +166,7 @@ async def query(
         raise JobError(f"GitHub could not run the query: {first}")
     if not isinstance(data, dict):
         raise JobError("GitHub's answer is not in the expected shape")
-    return data
+    return data, errors
 
 
 def _raise_for_limits(response: aiohttp.ClientResponse, body: object) -> None:

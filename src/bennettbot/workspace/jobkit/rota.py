@@ -144,6 +144,11 @@ async def report(
     *,
     out_of_office: bool = False,
 ) -> str:
+    if sheet_id.startswith("REPLACE-WITH"):
+        raise JobError(
+            "this rota's spreadsheet is not set: put its id in the job's --sheet= "
+            "in the job config"
+        )
     account = ServiceAccount.from_env()
     async with http_session() as session:
         rows = await sheet_values(session, account, sheet_id, cell_range)
