@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bennettbot.dispatcher import Dispatcher, Folders
+from bennettbot.emulator import SlackEmulator
 from bennettbot.jobconfig import JobConfig, parse_job_config
 from bennettbot.models import FakeClock, Requester
 from bennettbot.notifier import RecordingNotifier
@@ -67,6 +68,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackEmulator]:
+    """A Slack workspace emulator on loopback."""
+    async with SlackEmulator() as emulator:
+        yield emulator
 
 
 @pytest.fixture

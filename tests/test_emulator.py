@@ -29,12 +29,6 @@ TIMEOUT = 10.0  # generous: the suite must pass on a loaded 2-core machine
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[SlackEmulator]:
-    async with SlackEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def client(slack: SlackEmulator) -> AsyncWebClient:
     return AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
 

@@ -29,6 +29,7 @@ from bennettbot.store import Store
 from jobkit import rota
 from jobkit.google import ServiceAccount
 from jobkit.script import JobError
+from service_accounts import pkcs8_pem, service_account_key
 from slack_blocks import check_blocks
 
 # Google's endpoints and values, restated here rather than imported.
@@ -86,28 +87,14 @@ class Key:
 
 @pytest.fixture(scope="module")
 def key(tmp_path_factory: pytest.TempPathFactory) -> Key:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    info = {
-        "type": "service_account",
-        "project_id": "bennett-bot-123456",
-        "private_key_id": "3b5c2f0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c",
-        "private_key": pem,
-        "client_email": EMAIL,
-        "client_id": "109876543210987654321",
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-        "token_uri": TOKEN_URL,
-        "universe_domain": "googleapis.com",
-    }
+    info, public = service_account_key(
+        EMAIL,
+        token_uri=TOKEN_URL,
+        auth_uri="https://accounts.google.com/o/oauth2/auth",
+        universe_domain="googleapis.com",
+    )
     path = tmp_path_factory.mktemp("gcp") / "service-account.json"
     path.write_text(json.dumps(info, indent=2), encoding="utf-8")
-    public = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
     return Key(info, public, path)
 
 
@@ -827,15 +814,7 @@ def _truncated_key(key: Key, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def _an_ec_key(key: Key, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    pem = (
-        ec.generate_private_key(ec.SECP256R1())
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
+    pem = pkcs8_pem(ec.generate_private_key(ec.SECP256R1()))
     other_key_file(tmp_path, monkeypatch, json.dumps({**key.info, "private_key": pem}))
     return NOT_A_KEY
 

@@ -24,12 +24,6 @@ CALLBACK_SECRET = "e2e-callback-secret"
 
 
 @pytest.fixture
-async def slack():
-    async with SlackEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 async def bot(slack, tmp_path, clean_env):
     async with running_bot(
         slack,

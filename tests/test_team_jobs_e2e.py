@@ -9,13 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bennettbot.emulator import SlackEmulator
 from bennettbot.settings import SHIPPED_JOB_CONFIG
 from e2e_rig import running_bot
 from jobkit.rota import duty_week
+from service_accounts import service_account_key
 from slack_blocks import check_blocks
 
 REPLAY = Path(__file__).parent / "http_replay"
@@ -52,12 +50,6 @@ def issue(number: int, title: str, status: str, *logins: str) -> dict:
 
 
 @pytest.fixture
-async def slack():
-    async with SlackEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def internet(tmp_path, monkeypatch):
     """Answers for the job processes' HTTP requests; the requests are recorded."""
     answers: list[dict] = []
@@ -82,7 +74,8 @@ def internet(tmp_path, monkeypatch):
 @pytest.fixture
 async def bot(slack, tmp_path, clean_env, internet):
     key = tmp_path / "service-account.json"
-    key.write_text(json.dumps(service_account()))
+    info, _ = service_account_key("rota-reader@bennettbot-e2e.iam.gserviceaccount.com")
+    key.write_text(json.dumps(info))
     # the shipped job config with this team's sheet id, as an operator sets it
     config = tmp_path / "jobs.toml"
     shipped = SHIPPED_JOB_CONFIG.read_text(encoding="utf-8")
@@ -95,24 +88,6 @@ async def bot(slack, tmp_path, clean_env, internet):
         GCP_CREDENTIALS_PATH=key,
     ) as running:
         yield running
-
-
-def service_account() -> dict:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return {
-        "type": "service_account",
-        "project_id": "bennettbot-e2e",
-        "private_key_id": "0123abcd",
-        "private_key": pem.decode(),
-        "client_email": "rota-reader@bennettbot-e2e.iam.gserviceaccount.com",
-        "client_id": "1234567890",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
 
 
 async def test_report_board_posts_the_board_as_blocks_in_the_thread(bot, internet):
