@@ -20,4 +20,5 @@ BENCHMARKS: dict[str, str] = {
     "web_check": "bench.web:run_check",
     "web_ping": "bench.web:run_ping",
     "web_merged_pr": "bench.web:run_merged_pr",
+    "split_roles": "bench.split_roles",
 }

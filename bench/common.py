@@ -144,6 +144,9 @@ class CountingNotifier:
             self.finished += 1
             self._changed.notify_all()
 
+    async def post(self, channel: str, text: str, thread_ts: str = "") -> bool:
+        return True
+
     async def notify_logs(self, text: str) -> None:
         self.started_notices += 1
 

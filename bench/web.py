@@ -1,19 +1,22 @@
 """``web_check``, ``web_ping``, ``web_merged_pr``: the web role under load.
 
 Each runs the real service, ``python -m bennettbot --role web``, on a free
-loopback port with everything under the temporary folder. Its job config has
-one namespace, ``proj``, with ``default_channel = ""`` (so no Slack post is
-tried) and a job ``deploy`` (``true``). Once ``GET /check/`` answers, an
+loopback port with everything under the temporary folder, talking to the Slack
+emulator (in a process of its own, as in ``slackrig``). Its job config has one
+namespace, ``proj``, with ``default_channel = "#general"`` (each scheduled
+deploy is announced there, as in production) and a job ``deploy``
+(``true``). Once ``GET /check/`` answers, an
 aiohttp client in the benchmark process keeps ``CONCURRENCY`` requests in
 flight for ``DURATION`` seconds (bounded also by ``MAX_REQUESTS``):
 
 - ``web_check``: ``GET /check/``;
 - ``web_ping``: a signed ``ping`` (``tests/fixtures/github/ping.payload.json``);
 - ``web_merged_pr``: a signed ``pull_request`` (the published ``closed``
-  payload with ``merged`` set, ~28 KB) for ``proj``. Every request has its own
-  ``X-GitHub-Delivery``, so each one is recorded and schedules (or pushes
-  back) the deploy. Afterwards the database must hold exactly one waiting
-  ``proj_deploy``.
+  payload with ``merged`` set, ~25 KB) for ``proj``. Every request is a
+  distinct merge (its own pull request id, signed anew) with its own
+  ``X-GitHub-Delivery``, so each one is recorded twice (delivery and merge)
+  and schedules (or pushes back) the deploy. Afterwards the database must
+  hold exactly one waiting ``proj_deploy``.
 
 The client is Python and shares the host's CPUs with the server, so it
 depresses the figures; the server's own CPU use is shown in a note. At the end
@@ -51,6 +54,7 @@ from .common import (
     start_service,
     storage_environment,
 )
+from .slackrig import EmulatorHost, emulator
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "github"
 GITHUB_SECRET = "bench-github-secret"
@@ -76,17 +80,20 @@ def free_port() -> int:
 def write_config(root: Path) -> Path:
     path = root / "jobs.toml"
     path.write_text(
-        f'[{PROJECT}]\ndefault_channel = ""\n'
+        f'[{PROJECT}]\ndefault_channel = "#general"\n'
         f'[{PROJECT}.jobs.deploy]\nrun_args_template = "true"\n'
     )
     return path
 
 
-def web_env(root: Path, config_path: Path, port: int) -> dict[str, str]:
+def web_env(
+    root: Path, config_path: Path, port: int, slack: EmulatorHost
+) -> dict[str, str]:
     """The environment the web role needs, everything under ``root``."""
     env = clean_environment()
     env |= {
-        "SLACK_BOT_TOKEN": "xoxb-x",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_API_URL": slack.api_url,
         "SLACK_APP_USERNAME": "bot",
         "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
         "EBMBOT_WEBHOOK_SECRET": "s",
@@ -107,11 +114,27 @@ def signed_headers(body: bytes, event: str) -> dict[str, str]:
     }
 
 
+PULL_ID = b"918273645501"  # stands in the body for each request's pull request id
+
+
 def merged_pr_body() -> bytes:
     payload = json.loads((FIXTURES / "pull_request.closed.payload.json").read_text())
     payload["pull_request"]["merged"] = True  # as published: closed, not merged
     payload["pull_request"]["merged_by"] = {"login": "octocat"}
+    payload["pull_request"]["id"] = int(PULL_ID)
     return json.dumps(payload).encode()
+
+
+def distinct_merges() -> Callable[[int], tuple[bytes, dict[str, str]]]:
+    """Request ``n``: the merged PR with pull request id ``n``, signed."""
+    template = merged_pr_body()
+    assert template.count(PULL_ID) == 1
+
+    def request(n: int) -> tuple[bytes, dict[str, str]]:
+        body = template.replace(PULL_ID, str(n).encode())
+        return body, signed_headers(body, "pull_request")
+
+    return request
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +149,12 @@ class Scenario:
     headers: dict[str, str]
     min_rate: float
     max_p99_ms: float | None = None
+    # request n's body and headers, when each request differs
+    vary: Callable[[int], tuple[bytes, dict[str, str]]] | None = None
+
+    def request(self, n: int) -> tuple[bytes | None, dict[str, str]]:
+        body, headers = self.vary(n) if self.vary else (self.body, self.headers)
+        return body, headers | {"X-GitHub-Delivery": f"bench-{n}"}
 
 
 def scenario(name: str) -> Scenario:
@@ -146,13 +175,14 @@ def scenario(name: str) -> Scenario:
     body = merged_pr_body()
     return Scenario(
         name,
-        f"signed merged PR ({len(body):,} bytes)",
+        f"signed merged PR, distinct merges ({len(body):,} bytes)",
         "POST",
         github,
-        body,
-        signed_headers(body, "pull_request"),
+        None,
+        {},
         1000,
         max_p99_ms=100,
+        vary=distinct_merges(),
     )
 
 
@@ -180,11 +210,11 @@ async def drive(base: str, sc: Scenario, duration: float) -> Load:
 
         async def one() -> None:
             nonlocal errors, sent
-            headers = sc.headers | {"X-GitHub-Delivery": f"bench-{next(deliveries)}"}
+            body, headers = sc.request(next(deliveries))
             began = loop.time()
             try:
                 async with session.request(
-                    sc.method, url, data=sc.body, headers=headers
+                    sc.method, url, data=body, headers=headers
                 ) as response:
                     await response.read()
                     status = response.status
@@ -246,13 +276,25 @@ def cpu_seconds(pid: int) -> float:
 async def bench(root: Path, quick: bool, name: str) -> list[Line]:
     sc = scenario(name)
     duration = QUICK_DURATION if quick else DURATION
-    port = free_port()
+    async with emulator(root) as slack:
+        return await _bench(root, sc, duration, free_port(), slack, name, quick)
+
+
+async def _bench(
+    root: Path,
+    sc: Scenario,
+    duration: float,
+    port: int,
+    slack: EmulatorHost,
+    name: str,
+    quick: bool,
+) -> list[Line]:
     base = f"http://127.0.0.1:{port}"
     stderr_path = root / "web.stderr"
     db_path = root / "bot.db"
     with stderr_path.open("wb") as stderr:
         process = await start_service(
-            "web", root, web_env(root, write_config(root), port), stderr
+            "web", root, web_env(root, write_config(root), port, slack), stderr
         )
     try:
         started_in = await wait_until_up(base, process)

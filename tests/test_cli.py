@@ -50,16 +50,20 @@ def test_check_ok(full_env, capsys, role):
     output = lines(out)
     assert output[0] == f"settings: ok for role {role}"
     assert output[1] == f"job config: {SHIPPED_JOB_CONFIG}"
-    namespaces = [line.strip().split(":")[0] for line in output[2:]]
+    namespaces = [
+        line.strip().split(":")[0]
+        for line in output
+        if line.startswith("  ") and not line.startswith("   ")
+    ]
     assert namespaces == [
         "test",
-        "showlogs (restricted)",
         "report (restricted)",
         "techsupport",
         "inbox",
     ]
     assert "  test: 4 jobs, 4 commands" in output
-    assert "  showlogs (restricted): 3 jobs, 3 commands" in output
+    assert not any("showlogs" in line for line in output)  # built in now
+    assert output[-1].startswith("database: ")
 
 
 def test_check_default_role_is_all(full_env, capsys):
@@ -253,3 +257,15 @@ async def test_python_m_bennettbot_check_with_bad_config(tmp_path):
     for name, value in FULL.items():
         if "TOKEN" in name or "SECRET" in name:
             assert value.encode() not in out + err
+
+
+def test_check_opens_the_database(full_env, capsys, tmp_path):
+    assert main(["--role", "dispatcher", "check"]) == 0
+    assert "(not there yet" in capsys.readouterr().out
+    database = tmp_path / "bennettbot.db"
+    database.write_bytes(b"this is not a database, whatever its name says" * 100)
+    assert main(["--role", "dispatcher", "check"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"DB_PATH: {database} is not a usable SQLite database (file is not a database)"
+    )

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bennettbot.cli import build_parser
+from bennettbot.health import heartbeat_name
 from bennettbot.store import Store
 from test_lifecycle import DISPATCHER_ENV, clean_env, free_port, start
 
@@ -74,10 +75,14 @@ async def test_dispatcher_healthcheck_follows_the_heartbeat(tmp_path):
     status, said = await healthcheck(tmp_path, "dispatcher")
     assert status == 1 and "no database" in said
     store = await Store.open(tmp_path / "bot.db")
-    await store.beat("dispatcher", datetime.now(UTC) - timedelta(minutes=5))
+    await store.beat("dispatcher@another-container", datetime.now(UTC))
+    status, said = await healthcheck(tmp_path, "dispatcher")
+    assert status == 1 and "no heartbeat" in said  # not passed on another's
+    own = heartbeat_name("dispatcher")
+    await store.beat(own, datetime.now(UTC) - timedelta(minutes=5))
     status, said = await healthcheck(tmp_path, "dispatcher")
     assert status == 1 and "last heartbeat" in said
-    await store.beat("dispatcher", datetime.now(UTC))
+    await store.beat(own, datetime.now(UTC))
     assert (await healthcheck(tmp_path, "dispatcher"))[0] == 0
     await store.close()
 

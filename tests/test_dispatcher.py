@@ -45,7 +45,7 @@ run_args_template = "printf '%s' {json}"
 report_stdout = true
 report_format = "blocks"
 [test.jobs.code]
-run_args_template = "python3 -c 'print(\\"x\\" * {n})'"
+run_args_template = "python3 -c 'import sys; print(\\"x\\" * int(sys.argv[1]))' {n}"
 report_stdout = true
 report_format = "code"
 [test.jobs.file]
@@ -181,12 +181,16 @@ async def test_jobs_get_callback_url_pythonpath_and_namespace_folder(
     store, clock, tmp_path
 ):
     rig = make_rig(
-        store, clock, tmp_path, CONFIG, callback_url=lambda job: f"cb:{job.id}"
+        store,
+        clock,
+        tmp_path,
+        CONFIG,
+        callback_url=lambda job, timeout: f"cb:{job.id}:{timeout:g}",
     )
     notices = await run_job(rig, "test_env")
     callback, pythonpath, cwd = notices[-1].text.splitlines()
     [run] = await store.runs()
-    assert callback == f"cb:{run.job_id}"
+    assert callback == f"cb:{run.job_id}:3600"  # the job's timeout, for the token
     assert pythonpath.split(":")[0] == str(rig.folders.workspace)
     # no shipped folder for "test" here, so it gets a writable one on demand
     assert cwd == str(rig.folders.fab_workspace / "test")
@@ -339,7 +343,8 @@ async def test_python_in_a_job_is_the_bots_interpreter(store, clock, tmp_path):
 
 async def test_job_settings_reach_the_jobs_environment(store, clock, tmp_path):
     config = job_config(
-        '[t]\n[t.jobs.env]\nrun_args_template = "echo $GCP_CREDENTIALS_PATH"\n'
+        '[t]\nenv = ["GCP_CREDENTIALS_PATH"]\n'
+        '[t.jobs.env]\nrun_args_template = "echo $GCP_CREDENTIALS_PATH"\n'
         "report_stdout = true\n"
     )
     rig = make_rig(
@@ -374,3 +379,44 @@ async def test_stop_waits_for_a_pass_in_progress(store, clock, tmp_path):
     assert rig.dispatcher.running == 0  # the job it started was stopped too
     [run] = await store.runs()
     assert run.outcome is Outcome.INTERRUPTED
+
+
+async def test_a_run_that_ends_while_the_database_is_locked_is_recorded_later(
+    tmp_path, clock
+):
+    import aiosqlite
+    from structlog.testing import capture_logs
+
+    store = await Store.open(tmp_path / "bot.db", busy_timeout_ms=50)
+    go = tmp_path / "go"
+    config = job_config(
+        f'[t]\n[t.jobs.wait]\nrun_args_template = "until [ -e {go} ]; do '
+        'sleep 0.01; done; echo done"\nreport_stdout = true\n'
+    )
+    rig = make_rig(store, clock, tmp_path, config)
+    await store.schedule_job("t_wait", {}, ALICE, clock.now())
+    await rig.dispatcher.run_once()
+    locker = await aiosqlite.connect(tmp_path / "bot.db")
+    try:
+        with capture_logs() as logs:
+            await locker.execute("BEGIN EXCLUSIVE")  # longer than the busy timeout
+            go.touch()
+            await wait_until(
+                lambda: sum(e["event"] == "db_write_failed" for e in logs) >= 1
+            )
+            [run] = await store.runs()  # WAL: reading still works
+            assert (
+                run.outcome is Outcome.RUNNING and rig.notifier.of_kind("report") == []
+            )
+            await locker.commit()
+            notices = await rig.notifier.wait_for(
+                lambda ns: any(n.kind == "report" for n in ns)
+            )
+        [run] = await store.runs()
+        assert run.outcome is Outcome.SUCCEEDED
+        assert [n.text for n in notices if n.kind == "report"] == ["done\n"]
+        assert any(e["event"] == "db_write_done" for e in logs)
+        assert await store.list_jobs() == []  # its type is free again
+    finally:
+        await locker.close()
+        await store.close()

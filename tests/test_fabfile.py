@@ -129,3 +129,14 @@ async def test_a_server_that_never_answers_times_out(session, dest):
 
     assert reason == f"timed out after 0.2 s fetching {url}"
     assert dest.read_bytes() == OLD
+
+
+async def test_a_fabfile_over_the_limit_is_refused_and_the_last_copy_kept(
+    session, dest
+):
+    with aioresponses() as mocked:
+        mocked.get(URL, status=200, body=b"x" * 2000)
+        reason = await fetch_fabfile(session, URL, dest, limit=1000)
+    assert reason == f"{URL} is larger than 1,000 bytes; not used"
+    assert dest.read_bytes() == OLD
+    assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no leftovers

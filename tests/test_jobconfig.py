@@ -249,7 +249,6 @@ def test_shipped_config_loads():
     assert config.path == SHIPPED_JOB_CONFIG
     assert list(config.namespaces) == [
         "test",
-        "showlogs",
         "report",
         "techsupport",
         "inbox",
@@ -257,7 +256,6 @@ def test_shipped_config_loads():
     test = config.namespaces["test"]
     assert test.default_channel == "#tech"
     assert not test.restricted
-    assert config.namespaces["showlogs"].restricted
     assert {c.command for c in test.slack} >= {"hello", "hello [name]"}
     assert config.namespaces["report"].restricted
     for namespace in ("report", "techsupport", "inbox"):
@@ -409,11 +407,6 @@ def shipped():
         ("Test HELLO", "hello", {}),
         ("test read poem", "read poem", {}),
         ("test Read Poem", "read poem", {}),
-        (
-            "showlogs tail stdout test_hello/20260105-090000",
-            "tail [logtype] [logdir]",
-            {"logtype": "stdout", "logdir": "test_hello/20260105-090000"},
-        ),
     ],
 )
 def test_shipped_commands_match(shipped, text, command, args):
@@ -437,7 +430,7 @@ def test_shipped_commands_match(shipped, text, command, args):
         "test hellothere",
         "test hello ",  # [name] needs at least one character
         "testhello",
-        "showlogs tail stdout",  # one param short
+        "showlogs tail stdout test_hello/20260105-090000",  # built in, not here
     ],
 )
 def test_shipped_commands_do_not_match(shipped, text):
@@ -536,6 +529,7 @@ def test_job_names_cannot_leave_the_logs_folder(tmp_path, name):
 def test_the_most_specific_command_wins_whatever_the_order(tmp_path):
     raw = {
         "op": {
+            "default_channel": "#ops",
             "jobs": {"deploy": {"run_args_template": "deploy {env}"}},
             "slack": [
                 {
@@ -556,3 +550,65 @@ def test_the_most_specific_command_wins_whatever_the_order(tmp_path):
     assert found.command.action == "schedule_suppression"
     assert found.args == {"a": "10:00", "b": "11:00"}
     assert config.match("op deploy prod").args == {"env": "prod"}
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        'echo "{name}"',
+        "echo '{name}'",
+        'deploy --msg="hello {name}"',
+        'x="$(echo {name})"',
+    ],
+)
+def test_a_param_inside_quotes_is_refused(tmp_path, template):
+    raw = {"t": {"jobs": {"hello": {"run_args_template": template}}}}
+    with pytest.raises(JobConfigError) as raised:
+        parse_job_config(raw, tmp_path / "jobs.toml")
+    [problem] = raised.value.problems
+    assert problem.startswith(
+        f"{tmp_path / 'jobs.toml'}: [t]: jobs.hello.run_args_template:"
+    )
+    assert "{name} is inside quotes" in problem
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["echo {name}", 'echo "x" {name}', "echo 'it''s' {name}", 'echo \\"{name}'],
+)
+def test_a_bare_param_next_to_quotes_is_fine(tmp_path, template):
+    raw = {"t": {"jobs": {"hello": {"run_args_template": template}}}}
+    assert parse_job_config(raw, tmp_path / "jobs.toml").job("t_hello")
+
+
+def test_a_deploy_job_needs_a_default_channel(tmp_path):
+    raw = {"web": {"jobs": {"deploy": {"run_args_template": "true"}}}}
+    with pytest.raises(JobConfigError) as raised:
+        parse_job_config(raw, tmp_path / "jobs.toml")
+    [problem] = raised.value.problems
+    assert problem.startswith(f"{tmp_path / 'jobs.toml'}: [web]: default_channel:")
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://example.org/fabfile.py", True),
+        ("http://127.0.0.1:8080/fabfile.py", True),
+        ("http://localhost/fabfile.py", True),
+        ("http://example.org/fabfile.py", False),
+        ("ftp://example.org/fabfile.py", False),
+    ],
+)
+def test_fabfiles_come_over_https_or_from_this_machine(tmp_path, url, ok):
+    raw = {"t": {"fabfile": url}}
+    if ok:
+        assert parse_job_config(raw, tmp_path / "j.toml").namespaces["t"].fabfile
+    else:
+        with pytest.raises(JobConfigError, match="fabfile"):
+            parse_job_config(raw, tmp_path / "j.toml")
+
+
+def test_env_names_are_checked(tmp_path):
+    raw = {"t": {"env": ["DB_PATH", "not a name"]}}
+    with pytest.raises(JobConfigError, match=r"\[t\]: env\[1\]|\[t\]: env.1"):
+        parse_job_config(raw, tmp_path / "j.toml")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bennettbot.jobconfig import load_job_config
+from bennettbot.jobconfig import load_job_config, parse_job_config
 from bennettbot.models import FakeClock
 from bennettbot.responder import Reply, Responder
 from bennettbot.scheduler import Scheduler
@@ -48,7 +48,7 @@ async def test_guests_cannot_run_restricted_commands(responder, store):
 
 async def test_help_variants(responder):
     general = (await responder.respond("help", ALICE)).text
-    assert "`showlogs` (restricted to team members)" in general
+    assert "`@bennettbot showlogs head|tail|all stdout|stderr RUN`" in general
     assert "`@bennettbot status`" in general
     for text in ("test help", "help test"):
         reply = (await responder.respond(text, ALICE)).text
@@ -140,3 +140,107 @@ async def test_the_guest_question_is_asked_only_for_restricted_commands(responde
         "showlogs tail stdout a/b", ALICE, is_guest=is_guest
     )
     assert "only for members" in reply.text and asked == [1]
+
+
+# -- guests and restricted namespaces ----------------------------------------
+
+RESTRICTED = parse_job_config(
+    {
+        "op": {
+            "restricted": True,
+            "default_channel": "#ops",
+            "jobs": {"deploy": {"run_args_template": "deploy {env}"}},
+            "slack": [
+                {
+                    "command": "deploy [env]",
+                    "action": "schedule_job",
+                    "job_type": "deploy",
+                }
+            ],
+        },
+        "techsupport": {"restricted": True},
+        "test": {
+            "jobs": {"hello": {"run_args_template": "echo {name}"}},
+            "slack": [
+                {
+                    "command": "hello [name]",
+                    "action": "schedule_job",
+                    "job_type": "hello",
+                }
+            ],
+        },
+    },
+    SHIPPED_JOB_CONFIG,
+)
+
+
+@pytest.fixture
+def guarded(store, clock):
+    scheduler = Scheduler(store, RESTRICTED, clock, bot_name="bennettbot")
+    return Responder(RESTRICTED, scheduler, store, clock, "bennettbot")
+
+
+async def test_a_guest_sees_restricted_jobs_by_type_only(guarded):
+    await guarded.respond("op deploy prod-db-password=hunter2", ALICE)
+    await guarded.respond("test hello Ann", ALICE)
+    member = (await guarded.respond("status", ALICE, is_guest=False)).text
+    assert "op_deploy (env=prod-db-password=hunter2)" in member
+    guest = (await guarded.respond("status", ALICE, is_guest=True)).text
+    assert "hunter2" not in guest and "] op_deploy waiting" in guest
+    assert "test_hello (name=Ann)" in guest  # open namespaces as they are
+
+
+async def test_a_guest_cannot_remove_a_restricted_job(guarded, store):
+    await guarded.respond("op deploy prod", ALICE)
+    [job] = await store.list_jobs()
+    reply = await guarded.respond(f"remove job id {job.id}", ALICE, is_guest=True)
+    assert "only for members of the team" in reply.text
+    assert await store.list_jobs() == [job]
+    reply = await guarded.respond(f"remove job id {job.id}", ALICE, is_guest=False)
+    assert reply.text == f"Removed job {job.id} (`op_deploy`) from the queue."
+
+
+async def test_built_in_commands_follow_their_namespaces_restriction(guarded, store):
+    for text in (
+        "techsupport ooo on from 2026-12-04 to 2026-12-05",
+        "techsupport ooo off",
+        "techsupport ooo status",
+    ):
+        reply = await guarded.respond(text, ALICE, is_guest=True)
+        assert "`techsupport` commands are only for members" in reply.text
+    assert await store.out_of_office() is None
+    reply = await guarded.respond(
+        "techsupport ooo on from 2026-12-04 to 2026-12-05", ALICE, is_guest=False
+    )
+    assert "out of office from 2026-12-04" in reply.text
+
+
+async def test_remove_job_id_with_20_digits_gets_a_clean_answer(responder):
+    reply = await responder.respond("remove job id 12345678901234567890", ALICE)
+    assert reply.text == "There is no job with id 12345678901234567890."
+
+
+async def test_suppression_times_may_be_written_without_a_colon(store, clock):
+    config = parse_job_config(
+        {
+            "op": {
+                "default_channel": "#ops",
+                "jobs": {"deploy": {"run_args_template": "true"}},
+                "slack": [
+                    {
+                        "command": "deploy suppress from [a] to [b]",
+                        "action": "schedule_suppression",
+                        "job_type": "deploy",
+                    }
+                ],
+            }
+        },
+        SHIPPED_JOB_CONFIG,
+    )
+    scheduler = Scheduler(store, config, clock)
+    responder = Responder(config, scheduler, store, clock)
+    reply = await responder.respond("op deploy suppress from 0930 to 1015", ALICE)
+    assert reply.text == (
+        "`op_deploy` jobs are suppressed from 2026-12-03 09:30:00 UTC to "
+        "2026-12-03 10:15:00 UTC."
+    )

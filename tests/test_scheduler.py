@@ -13,6 +13,7 @@ from conftest import ALICE, job_config
 CONFIG = job_config(
     """
 [op]
+default_channel = "#ops"
 [op.jobs.deploy]
 run_args_template = "deploy {env}"
 [[op.slack]]

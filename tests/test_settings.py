@@ -371,9 +371,8 @@ def test_an_unknown_home_folder_is_a_problem_not_a_crash(clean_env, monkeypatch)
 def test_job_settings_are_passed_to_jobs_from_env_or_dotenv(clean_env, monkeypatch):
     (clean_env / ".env").write_text("DATA_TEAM_GITHUB_API_TOKEN=ghp-from-dotenv\n")
     monkeypatch.setenv("GCP_CREDENTIALS_PATH", "secrets/gcp.json")
-    assert load_settings().job_env() == {
-        "DATA_TEAM_GITHUB_API_TOKEN": "ghp-from-dotenv",
-        # jobs run in their namespace's folder: relative paths are made absolute
-        "GCP_CREDENTIALS_PATH": str(clean_env / "secrets" / "gcp.json"),
-        "DB_PATH": str(clean_env / "bennettbot.db"),
-    }
+    values = load_settings().for_jobs()
+    assert values["DATA_TEAM_GITHUB_API_TOKEN"] == "ghp-from-dotenv"
+    # jobs run in their namespace's folder: relative paths are made absolute
+    assert values["GCP_CREDENTIALS_PATH"] == str(clean_env / "secrets" / "gcp.json")
+    assert values["DB_PATH"] == str(clean_env / "bennettbot.db")

@@ -429,7 +429,8 @@ async def test_a_merged_pr_is_announced_then_deployed_after_a_minute(bot, web):
 async def test_a_job_callback_is_posted_in_its_thread(bot, web):
     slack = bot.slack
     parent = await slack.post("alice", "general", "a long job is running here")
-    token = make_token(CALLBACK_SECRET, bot.clock.now().timestamp())
+    expires = int(bot.clock.now().timestamp()) + 60
+    token = make_token(CALLBACK_SECRET, expires, "C0GENERAL", parent.ts)
     response = await web.post(
         "/callback/",
         params={"channel": "C0GENERAL", "thread_ts": parent.ts, "token": token},

@@ -158,13 +158,13 @@ async def test_the_queue_survives_a_restart(tmp_path, clock):
 async def test_runs_left_running_by_a_dead_process_are_interrupted(tmp_path, clock):
     dead = await Store.open(tmp_path / "bot.db")
     await dead.schedule_job("op_deploy", {}, ALICE, clock.now())
-    [job] = await dead.reserve_due(clock.now())
-    await dead.start_run(job, "op_deploy/x")
+    [job] = await dead.reserve_due(clock.now(), "dead-holder")
+    await dead.start_run(job, "op_deploy/x", "dead-holder")
     await dead.schedule_job("op_deploy", {}, BOB, clock.now())  # queued behind it
     await dead.close()  # the process dies here
 
     fresh = await Store.open(tmp_path / "bot.db")
-    [recovered] = await fresh.recover_interrupted(clock.now())
+    [recovered] = await fresh.recover_interrupted(clock.now(), "new-holder")
     assert recovered.id == job.id and recovered.requester == ALICE
     [run] = await fresh.runs()
     assert run.outcome is Outcome.INTERRUPTED and run.ended_at == clock.now()
@@ -264,3 +264,8 @@ async def test_a_version_1_database_is_upgraded(tmp_path, clock):
     assert [j.type for j in await store.list_jobs()] == ["test_hello"]
     assert await store.out_of_office() is None
     await store.close()
+
+
+async def test_removing_an_id_too_big_for_sqlite_finds_nothing(store):
+    assert await store.remove_job(10**20) is None
+    assert await store.remove_job(0) is None

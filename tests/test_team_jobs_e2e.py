@@ -76,9 +76,14 @@ async def bot(slack, tmp_path, clean_env, internet):
     key = tmp_path / "service-account.json"
     info, _ = service_account_key("rota-reader@bennettbot-e2e.iam.gserviceaccount.com")
     key.write_text(json.dumps(info))
-    # the shipped job config with this team's sheet id, as an operator sets it
+    # the shipped job config with this team's sheet id, as an operator sets
+    # it, and the mocked internet's settings passed to the jobs
     config = tmp_path / "jobs.toml"
     shipped = SHIPPED_JOB_CONFIG.read_text(encoding="utf-8")
+    assert shipped.count("\nenv = [") >= 3
+    shipped = shipped.replace(
+        "\nenv = [", '\nenv = ["BENNETTBOT_HTTP_REPLAY", "BENNETTBOT_HTTP_RECORD", '
+    )
     config.write_text(shipped.replace(PLACEHOLDER, SHEET_ID), encoding="utf-8")
     async with running_bot(
         slack,

@@ -68,14 +68,24 @@ class Web:
         return await self.client.post(f"/github/{project}/", data=body, headers=headers)
 
 
-async def make_web(store, clock):
+def make_deps(store, clock) -> tuple[WebDeps, list[tuple[str, str, str]]]:
+    """The web app's dependencies, with Slack posts recorded (a channel named
+    ``C-REFUSED`` refuses them)."""
     posted: list[tuple[str, str, str]] = []
 
-    async def post(channel: str, text: str, thread_ts: str) -> None:
+    async def post(channel: str, text: str, thread_ts: str) -> bool:
+        if channel == "C-REFUSED":
+            return False
         posted.append((channel, text, thread_ts))
+        return True
 
     scheduler = Scheduler(store, CONFIG, clock, bot_name="bennettbot")
     deps = WebDeps(CONFIG, scheduler, store, clock, post, SECRET, CALLBACK_SECRET, "bb")
+    return deps, posted
+
+
+async def make_web(store, clock):
+    deps, posted = make_deps(store, clock)
     client = TestClient(TestServer(build_web_app(deps)))
     await client.start_server()
     return Web(client, posted, store)
@@ -187,6 +197,64 @@ async def test_a_body_over_1_mib_is_413(app):
     assert (await app.github(body, signed(body, "ping"))).status == 413
 
 
+def merged_with(**changes) -> bytes:
+    payload = json.loads(merged_pr())
+    payload["pull_request"] |= changes
+    return json.dumps(payload).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        merged_with(merged_by="octocat"),
+        merged_with(number="2"),
+        merged_with(number=True),
+        merged_with(title=["a"]),
+        merged_with(merged="yes"),
+        merged_with(id=None),
+        merged_with(merged_by={"login": 7}),
+        json.dumps({"action": "closed", "pull_request": "x"}).encode(),
+        json.dumps(["not", "an", "object"]).encode(),
+        b"[" * 5000 + b"]" * 5000,
+        b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        b"\xff\xfe",
+    ],
+)
+async def test_malformed_shapes_are_400_and_schedule_nothing(app, body):
+    response = await app.github(body, signed(body, "pull_request"))
+    assert response.status == 400
+    assert "Traceback" not in await response.text()
+    assert await app.store.list_jobs() == [] and app.posted == []
+
+
+async def test_a_replayed_merge_under_new_or_no_delivery_ids_deploys_once(app):
+    body = merged_pr()
+    assert (await app.github(body, signed(body, "pull_request", "d-1"))).status == 200
+    await app.store.cancel_job("myproj_deploy")  # so a second schedule would show
+    for delivery in ["d-2", ""]:
+        headers = signed(body, "pull_request", delivery)
+        if not delivery:
+            del headers["X-GitHub-Delivery"]
+        response = await app.github(body, headers)
+        assert (response.status, await response.text()) == (200, "already handled")
+    assert await app.store.list_jobs() == [] and len(app.posted) == 1
+    another = merged_with(id=999, number=3)
+    assert (
+        await app.github(another, signed(another, "pull_request", "d-3"))
+    ).status == 200
+    assert len(await app.store.list_jobs()) == 1
+
+
+async def test_pr_titles_and_names_cannot_ping(app):
+    body = merged_with(
+        title="<!channel> fix <@U0ALICE>", merged_by={"login": "<!here>"}
+    )
+    assert (await app.github(body, signed(body, "pull_request"))).status == 200
+    [(_, text, _)] = app.posted
+    assert "<!channel>" not in text and "<@U0ALICE>" not in text
+    assert "<!here>" not in text
+
+
 @settings(
     max_examples=60,
     deadline=None,
@@ -219,29 +287,64 @@ def test_any_change_to_body_signature_or_secret_is_refused(change, position, byt
     assert not github_signature_ok(SECRET, body, headers)
 
 
+def callback_token(
+    clock, channel="C1", thread_ts="1.2", secret=CALLBACK_SECRET, ttl=60
+):
+    return make_token(secret, int(clock.now().timestamp()) + ttl, channel, thread_ts)
+
+
 async def test_a_signed_callback_posts_in_the_thread(app, clock):
-    token = make_token(CALLBACK_SECRET, clock.now().timestamp())
     response = await app.client.post(
         "/callback/",
-        params={"channel": "C1", "thread_ts": "1.2", "token": token},
+        params={"channel": "C1", "thread_ts": "1.2", "token": callback_token(clock)},
         json={"message": "halfway there"},
     )
-    assert response.status == 200
+    assert (response.status, await response.text()) == (200, "posted")
     assert app.posted == [("C1", "halfway there", "1.2")]
 
 
-@pytest.mark.parametrize(
-    ("token_age", "secret", "status"),
-    [(3601, CALLBACK_SECRET, 403), (0, "wrong", 403), (-10, CALLBACK_SECRET, 403)],
-)
-async def test_bad_or_expired_callback_tokens_are_403(
-    app, clock, token_age, secret, status
-):
-    token = make_token(secret, clock.now().timestamp() - token_age)
+async def test_a_callback_cannot_ping_the_channel(app, clock):
     response = await app.client.post(
-        "/callback/", params={"channel": "C1", "token": token}, json={"message": "x"}
+        "/callback/",
+        params={"channel": "C1", "thread_ts": "1.2", "token": callback_token(clock)},
+        json={"message": "<!channel> done, <@U0ALICE> <https://x.org|see>"},
     )
-    assert response.status == status and app.posted == []
+    assert response.status == 200
+    [(_, text, _)] = app.posted
+    assert "<!channel>" not in text and "<@U0ALICE>" not in text
+    assert "<https://x.org|see>" in text
+
+
+@pytest.mark.parametrize(
+    ("made_for", "sent_to"),
+    [
+        (("C1", "1.2"), ("C2", "1.2")),  # another channel, e.g. #logs
+        (("C1", "1.2"), ("C1", "9.9")),  # another thread
+        (("C1", "1.2"), ("C1", "")),  # the channel itself, not the thread
+    ],
+)
+async def test_a_token_posts_to_its_own_thread_only(app, clock, made_for, sent_to):
+    token = callback_token(clock, *made_for)
+    channel, thread_ts = sent_to
+    response = await app.client.post(
+        "/callback/",
+        params={"channel": channel, "thread_ts": thread_ts, "token": token},
+        json={"message": "<!channel> hi"},
+    )
+    assert response.status == 403 and app.posted == []
+
+
+@pytest.mark.parametrize(
+    ("ttl", "secret"), [(-1, CALLBACK_SECRET), (60, "wrong"), (3600, "")]
+)
+async def test_bad_or_expired_callback_tokens_are_403(app, clock, ttl, secret):
+    token = callback_token(clock, secret=secret, ttl=ttl)
+    response = await app.client.post(
+        "/callback/",
+        params={"channel": "C1", "thread_ts": "1.2", "token": token},
+        json={"message": "x"},
+    )
+    assert response.status == 403 and app.posted == []
 
 
 @pytest.mark.parametrize(
@@ -249,22 +352,53 @@ async def test_bad_or_expired_callback_tokens_are_403(
     [
         ({"channel": "C1"}, b"{not json", 400),
         ({"channel": "C1"}, b'{"text": "x"}', 400),
+        ({"channel": "C1"}, b'{"message": 12}', 400),
+        ({"channel": "C1"}, b'{"message": ["x"]}', 400),
+        ({"channel": "C1"}, b'{"message": null}', 400),
+        ({"channel": "C1"}, b'["message"]', 400),
+        ({"channel": "C1"}, b"[" * 100_000 + b"]" * 100_000, 413),
+        ({"channel": "C1"}, b"[" * 30_000 + b"]" * 30_000, 400),
+        ({"channel": "C1"}, b'{"message": "' + b"x" * 40_001 + b'"}', 400),
+        ({"channel": "C1"}, b'{"message": "\xff"}', 400),
         ({}, b'{"message": "x"}', 400),
         ({"channel": "C1"}, b'{"message": "' + b"x" * (64 << 10) + b'"}', 413),
     ],
 )
 async def test_bad_callbacks(app, clock, params, body, status):
-    token = make_token(CALLBACK_SECRET, clock.now().timestamp())
+    token = callback_token(clock, params.get("channel", ""), "")
     response = await app.client.post(
         "/callback/", params={**params, "token": token}, data=body
     )
     assert response.status == status and app.posted == []
+    assert "Traceback" not in await response.text()
+
+
+async def test_a_message_of_40000_characters_is_posted(app, clock):
+    response = await app.client.post(
+        "/callback/",
+        params={"channel": "C1", "thread_ts": "1.2", "token": callback_token(clock)},
+        json={"message": "x" * 40_000},
+    )
+    assert response.status == 200 and len(app.posted[0][1]) == 40_000
+
+
+async def test_a_callback_slack_refuses_is_502(app, clock):
+    response = await app.client.post(
+        "/callback/",
+        params={
+            "channel": "C-REFUSED",
+            "thread_ts": "1.2",
+            "token": callback_token(clock, "C-REFUSED"),
+        },
+        json={"message": "x"},
+    )
+    assert response.status == 502
 
 
 async def test_the_access_log_has_no_secrets(app, clock):
     from structlog.testing import capture_logs
 
-    token = make_token(CALLBACK_SECRET, clock.now().timestamp())
+    token = callback_token(clock, "C1", "")
     with capture_logs() as logs:
         await app.client.post(
             "/callback/",
@@ -278,3 +412,100 @@ async def test_the_access_log_has_no_secrets(app, clock):
         ("/nowhere", 404),
     ]
     assert token not in repr(logs) and CALLBACK_SECRET not in repr(logs)
+
+
+# Any JSON at all, and the real merged-PR payload with one part replaced by it.
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@st.composite
+def pr_payloads(draw) -> object:
+    payload = json.loads(merged_pr())
+    where = draw(st.sampled_from(["whole", "top", "pull", "merged_by", "none"]))
+    value = draw(JSON_VALUES)
+    if where == "whole":
+        return value
+    if where == "top":
+        payload[draw(st.sampled_from(["action", "pull_request"]))] = value
+    elif where == "pull":
+        field = draw(st.sampled_from(["merged", "number", "title", "merged_by", "id"]))
+        payload["pull_request"][field] = value
+    elif where == "merged_by":
+        payload["pull_request"]["merged_by"]["login"] = value
+    return payload
+
+
+def is_merged_pr(payload: object) -> bool:
+    """An independent statement of the shape that may schedule a deploy."""
+    if not isinstance(payload, dict) or payload.get("action") != "closed":
+        return False
+    pull = payload.get("pull_request")
+    if not isinstance(pull, dict) or pull.get("merged") is not True:
+        return False
+    by = pull.get("merged_by")
+    return (
+        all(type(pull.get(k)) is int for k in ("id", "number"))
+        and isinstance(pull.get("title"), str)
+        and (by is None or (isinstance(by, dict) and isinstance(by.get("login"), str)))
+    )
+
+
+async def _answer(tmp: Path, path: str, body: bytes, headers: dict) -> tuple:
+    from bennettbot.models import FakeClock
+
+    store = await Store.open(tmp / "bot.db")
+    web = await make_web(store, FakeClock())
+    try:
+        response = await web.client.post(path, data=body, headers=headers)
+        return response.status, await store.list_jobs(), web.posted
+    finally:
+        await web.client.close()
+        await store.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(payload=pr_payloads())
+def test_any_pr_shape_is_answered_200_or_400_and_only_right_ones_schedule(
+    payload, tmp_path_factory
+):
+    import asyncio
+
+    body = json.dumps(payload).encode()
+    tmp = tmp_path_factory.mktemp("shape")
+    status, jobs, _ = asyncio.run(
+        _answer(tmp, "/github/myproj/", body, signed(body, "pull_request"))
+    )
+    assert status in (200, 400)
+    assert bool(jobs) is is_merged_pr(payload)
+    if isinstance(payload, dict) and payload.get("action") == "closed":
+        pull = payload.get("pull_request")
+        if not (isinstance(pull, dict) and pull.get("merged") is False):
+            assert (status == 200) is is_merged_pr(payload)
+
+
+@settings(max_examples=80, deadline=None)
+@given(payload=JSON_VALUES | st.fixed_dictionaries({"message": JSON_VALUES}))
+def test_any_callback_shape_is_answered_200_or_400(payload, tmp_path_factory):
+    import asyncio
+
+    from bennettbot.models import FakeClock
+
+    token = callback_token(FakeClock(), "C1", "1.2")
+    tmp = tmp_path_factory.mktemp("shape")
+    path = f"/callback/?channel=C1&thread_ts=1.2&token={token}"
+    body = json.dumps(payload).encode()
+    status, _, posted = asyncio.run(_answer(tmp, path, body, {}))
+    message = payload.get("message") if isinstance(payload, dict) else None
+    right = isinstance(message, str) and bool(message.strip())
+    assert (status, bool(posted)) == ((200, True) if right else (400, False))

@@ -7,6 +7,7 @@ connections) and closed in reverse; roles run as tasks of one event loop.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,7 +21,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from .dispatcher import Dispatcher, Folders
 from .fabfile import fetch_fabfile
+from .health import heartbeat_name
 from .jobconfig import JobConfig, load_job_config
+from .lease import Lease
 from .models import Clock, QueuedJob, SystemClock
 from .notifier import LogNotifier, Notifier
 from .responder import Responder
@@ -35,7 +38,6 @@ if TYPE_CHECKING:
     from .web import WebDeps
 
 log = structlog.get_logger("app")
-SHUTDOWN_GRACE_SECONDS = 5.0
 BUILT_ROLES: frozenset[Role] = frozenset({"bot", "dispatcher", "web"})
 
 
@@ -106,13 +108,21 @@ async def open_engine(
             fetch_fabfile=partial(fetch_fabfile, session),
             callback_url=_callback_builder(settings, clock),
             bot_name=settings.SLACK_APP_USERNAME,
-            job_env=settings.job_env(),
+            job_env=os.environ | settings.for_jobs(),
+            lease=Lease(store, clock, ttl=settings.DISPATCHER_LEASE_SECONDS),
+            heartbeat_name=heartbeat_name("dispatcher"),
         )
         scheduler = Scheduler(
             store, config, clock, dispatcher.wake, settings.SLACK_APP_USERNAME
         )
         responder = Responder(
-            config, scheduler, store, clock, settings.SLACK_APP_USERNAME
+            config,
+            scheduler,
+            store,
+            clock,
+            settings.SLACK_APP_USERNAME,
+            logs_dir=settings.LOGS_DIR,
+            host_logs_dir=settings.host_logs_dir,
         )
         yield Engine(
             settings,
@@ -133,13 +143,14 @@ def _callback_builder(settings: Settings, clock: Clock):
     if not settings.WEBHOOK_ORIGIN or secret is None:
         return None
 
-    def build(job: QueuedJob) -> str:
+    def build(job: QueuedJob, timeout_seconds: float) -> str:
         return callback_url(
             settings.WEBHOOK_ORIGIN,
             secret.get_secret_value(),
             job.requester.channel,
             job.requester.thread_ts,
-            clock.now().timestamp(),
+            started=clock.now().timestamp(),
+            timeout_seconds=timeout_seconds,
         )
 
     return build
@@ -150,7 +161,7 @@ async def run_dispatcher(engine: Engine, stop: asyncio.Event) -> None:
     task = asyncio.create_task(engine.dispatcher.run(), name="dispatcher")
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    await engine.dispatcher.stop(SHUTDOWN_GRACE_SECONDS)
+    await engine.dispatcher.stop(engine.settings.SHUTDOWN_GRACE_SECONDS)
     stopped.cancel()
     if task in done:
         task.result()  # a crash of the loop itself is an error
@@ -171,6 +182,8 @@ def _bot(
         app_token=settings.SLACK_APP_TOKEN.get_secret_value(),
         signing_secret=secret.get_secret_value() if secret else "",
         tech_support_channel=settings.SLACK_TECH_SUPPORT_CHANNEL,
+        logs_channel=settings.SLACK_LOGS_CHANNEL,
+        bot_name=settings.SLACK_APP_USERNAME,
         check_file=settings.BOT_CHECK_FILE,
         responder=engine.responder,
         store=engine.store,
@@ -182,33 +195,18 @@ def _bot(
 
 async def run_web(engine: Engine, stop: asyncio.Event) -> None:
     """Serve the web app on ``WEB_HOST:WEB_PORT`` until ``stop`` is set."""
-    from aiohttp import web
-
-    from .web import build_web_app
+    from .web import build_web_app, serving
 
     settings = engine.settings
-    runner = web.AppRunner(build_web_app(web_deps(engine)), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, settings.WEB_HOST, settings.WEB_PORT)
-        await site.start()
-        log.info("web_listening", host=settings.WEB_HOST, port=settings.WEB_PORT)
+    app = build_web_app(web_deps(engine))
+    async with serving(app, settings.WEB_HOST, settings.WEB_PORT) as port:
+        log.info("web_listening", host=settings.WEB_HOST, port=port)
         await stop.wait()
-    finally:
-        await runner.cleanup()
 
 
 def web_deps(engine: Engine) -> WebDeps:
-    """What the web app needs from the engine; it posts through Slack if set."""
+    """What the web app needs from the engine; it posts through the notifier."""
     from .web import WebDeps
-
-    slack = engine.dispatcher_notifier
-
-    async def post(channel: str, text: str, thread_ts: str) -> None:
-        if isinstance(slack, SlackNotifier):
-            await slack.post(channel, text, thread_ts)
-        else:
-            log.info("web_post", channel=channel, text=text, thread_ts=thread_ts)
 
     settings = engine.settings
     return WebDeps(
@@ -216,7 +214,7 @@ def web_deps(engine: Engine) -> WebDeps:
         scheduler=engine.scheduler,
         store=engine.store,
         clock=engine.clock,
-        post=post,
+        post=engine.dispatcher_notifier.post,
         github_secret=_secret(settings.GITHUB_WEBHOOK_SECRET),
         callback_secret=_secret(settings.EBMBOT_WEBHOOK_SECRET),
         bot_name=settings.SLACK_APP_USERNAME,

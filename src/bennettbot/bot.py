@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
+import aiohttp
 import structlog
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .models import Clock
 from .responder import Responder
-from .slack_app import SlackHandlers, build_app, identify, join_public_channels
-from .slack_lookup import channel_id
+from .slack_app import (
+    BotIdentity,
+    SlackHandlers,
+    build_app,
+    identify,
+    join_public_channels,
+)
+from .slack_lookup import ensure_member
 from .socket_mode import QuickAckSocketModeHandler
 from .store import Store
 
 log = structlog.get_logger("bot")
+T = TypeVar("T")
+EVENTS_KEPT = timedelta(days=1)  # Slack retries an event for a few minutes
+PRUNE_EVERY = 3600.0  # seconds
 
 
 async def run_bot(
@@ -25,6 +39,8 @@ async def run_bot(
     app_token: str,
     signing_secret: str,
     tech_support_channel: str,
+    logs_channel: str = "",
+    bot_name: str = "",
     check_file: Path,
     responder: Responder,
     store: Store,
@@ -39,16 +55,33 @@ async def run_bot(
     so a healthcheck can tell a bot that started from one that is starting.
     """
     _remove(check_file)
-    identity = await identify(client)  # also warms the authorization
-    support_channel = await channel_id(client, tech_support_channel)
-    joined = await join_public_channels(client)
+
+    async def chores() -> tuple[BotIdentity, str, int]:
+        identity = await identify(client)  # also warms the authorization
+        support_channel = await ensure_member(
+            client, "SLACK_TECH_SUPPORT_CHANNEL", tech_support_channel, bot_name
+        )
+        if logs_channel:
+            await ensure_member(client, "SLACK_LOGS_CHANNEL", logs_channel, bot_name)
+        return identity, support_channel, await join_public_channels(client)
+
+    started = await _until_slack_answers(chores, stop)
+    if started is None:
+        return  # stopped while Slack was away
+    identity, support_channel, joined = started
     handlers = SlackHandlers(client, identity, responder, store, clock, support_channel)
+    await store.forget_events(clock.now() - EVENTS_KEPT)
+
+    async def first_event(event_id: str) -> bool:
+        return await store.first_event(event_id, clock.now())
+
     app = build_app(
         client,
         identity,
         handlers,
         signing_secret=signing_secret,
         process_before_response=process_before_response,
+        first_event=first_event,
     )
     # ping_interval: how soon a silently dropped socket is noticed and reopened
     handler = QuickAckSocketModeHandler(app, app_token, ping_interval=ping_interval)
@@ -56,10 +89,40 @@ async def run_bot(
     _create(check_file)
     log.info("connected", bot=identity.name, user_id=identity.user_id, joined=joined)
     try:
-        await stop.wait()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PRUNE_EVERY):
+                    await stop.wait()
+            await store.forget_events(clock.now() - EVENTS_KEPT)
     finally:
         await handler.close_async()
         log.info("disconnected")
+
+
+async def _until_slack_answers(
+    chores: Callable[[], Awaitable[T]], stop: asyncio.Event
+) -> T | None:
+    """Run ``chores``, again and again while Slack is unreachable or failing
+    (an outage at start is waited out, not fatal); None if ``stop`` is set
+    first. Anything else (a bad token, a missing channel) is raised."""
+    delay = 1.0
+    while True:
+        try:
+            return await chores()
+        except (aiohttp.ClientError, TimeoutError, SlackApiError) as exc:
+            if isinstance(exc, SlackApiError) and not _transient(exc):
+                raise
+            log.warning("slack_unavailable_at_start", error=repr(exc), retry_in=delay)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await stop.wait()
+                return None
+        delay = min(delay * 2, 30.0)
+
+
+def _transient(exc: SlackApiError) -> bool:
+    status = getattr(exc.response, "status_code", 200)
+    return status == 429 or status >= 500
 
 
 def _remove(path: Path) -> None:

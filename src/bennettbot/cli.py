@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .jobconfig import JobConfigError, load_job_config
 from .logs import configure_logging
@@ -69,6 +70,9 @@ def check(role: str) -> int:
     except JobConfigError as exc:
         problems += exc.problems
         config = None
+    database = _database_state(settings.DB_PATH)
+    if database.startswith("DB_PATH:"):
+        problems.append(database)
     if problems:
         return _problems(problems)
     assert config is not None
@@ -81,7 +85,28 @@ def check(role: str) -> int:
             f"  {namespace.name}{flags}: {len(namespace.jobs)} jobs, "
             f"{len(namespace.slack)} commands{where}"
         )
+    print(f"database: {database}")
     return 0
+
+
+def _database_state(path: Path) -> str:
+    """What ``check`` says of the database, or its problem (``DB_PATH: …``)."""
+    if not path.exists():
+        return f"{path} (not there yet: the first role to start makes it)"
+    return asyncio.run(_open_database(path))
+
+
+async def _open_database(path: Path) -> str:
+    from .store import Store, StoreError
+
+    try:
+        store = await Store.open(path)
+    except StoreError as exc:
+        return str(exc)
+    try:
+        return f"{path} (schema version {await store.schema_version()})"
+    finally:
+        await store.close()
 
 
 def health(command: str, role: str) -> int:
@@ -114,4 +139,9 @@ def run(role: str) -> int:
         config = load_job_config(settings.JOB_CONFIG_PATH)
     except (SettingsError, JobConfigError) as exc:
         return _problems(exc.problems)
-    return asyncio.run(serve(settings, role, config))  # type: ignore[arg-type]
+    from .models import StartupError
+
+    try:
+        return asyncio.run(serve(settings, role, config))  # type: ignore[arg-type]
+    except StartupError as exc:  # e.g. an unusable database, a missing channel
+        return _problems([str(exc)])

@@ -18,6 +18,10 @@ from .jobconfig import CommandMatch, JobConfig
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
 _SUPPORT = re.compile(r"(?<![\w/-])tech-support(?![\w-])", re.IGNORECASE)
 _REMOVE = re.compile(r"remove job id (\d+)", re.IGNORECASE)
+_SHOWLOGS = re.compile(
+    r"showlogs (head|tail|all) (stdout|stderr|output|error|out|err) (\S+)",
+    re.IGNORECASE,
+)
 _OOO_ON = re.compile(
     r"techsupport ooo on from (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})",
     re.IGNORECASE,
@@ -32,6 +36,20 @@ class Status:
 @dataclass(frozen=True, slots=True)
 class RemoveJob:
     job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShowLogs:
+    """``showlogs head|tail|all STREAM RUN``: RUN is a run id or a log folder."""
+
+    part: str  # head | tail | all
+    stream: str  # as typed: stdout, stderr, output, error…
+    run: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShowLogsUsage:
+    """``showlogs`` with words that do not fit: answered with its usage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +92,8 @@ class Unknown:
 Command = (
     Status
     | RemoveJob
+    | ShowLogs
+    | ShowLogsUsage
     | Help
     | OutOfOfficeOn
     | OutOfOfficeOff
@@ -99,7 +119,8 @@ def addressed_text(text: str, bot_user_id: str, *, is_im: bool) -> str | None:
 
 
 def clean(text: str) -> str:
-    """Undo Slack's markup and normalise spacing, as SPEC §4 says."""
+    """Undo Slack's link markup and ``&lt;`` ``&gt;`` ``&amp;`` escapes, fold
+    whitespace to single spaces and drop one trailing ``.``."""
     text = _LINK.sub(r"\1", text)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     text = " ".join(text.split())
@@ -113,6 +134,10 @@ def parse(text: str, config: JobConfig) -> Command:
         return Status()
     if found := _REMOVE.fullmatch(text):
         return RemoveJob(int(found[1]))
+    if words[:1] == ["showlogs"]:  # built in, whatever the job config holds
+        if found := _SHOWLOGS.fullmatch(text):
+            return ShowLogs(found[1].lower(), found[2].lower(), found[3])
+        return ShowLogsUsage()
     if words and "help" in (words[0], words[-1]) and len(words) <= 2:
         if len(words) == 1:
             return Help()

@@ -1,10 +1,13 @@
 """The dispatcher: starts due jobs, runs them, records and reports the runs.
 
-It sleeps until the earliest of: a wake-up from this process (``wake()``,
-called when something is queued here or a run ends), the next due time, or
-``poll_interval`` (to see jobs queued by other processes). Each run is its own
-task; different types run concurrently, while the store guarantees one
-running job per type.
+It runs jobs only while it holds the dispatcher lease (see ``lease``); without
+it, it is a standby that runs nothing and touches no run. It sleeps until the
+earliest of: a wake-up from this process (``wake()``, called when something
+is queued here or a run ends), a commit by another process (the database's
+``data_version``, looked at every ``WATCH_INTERVAL`` s), the next due time, the
+lease's next renewal or look, or ``poll_interval``. Each run is its own task;
+different types run concurrently, while the store guarantees one running job
+per type.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,17 +25,20 @@ import structlog
 
 from . import messages, reports
 from .jobconfig import Job, JobConfig
+from .jobenv import job_environment
+from .lease import Lease
 from .models import Clock, Outcome, QueuedJob, Runner, RunResult, RunSpec
 from .notifier import Notifier
 from .runners.quoting import BadArgument, render_command
-from .store import Store
+from .store import Store, persist
 
 log = structlog.get_logger("dispatcher")
 
 FetchFabfile = Callable[[str, Path], Awaitable[str | None]]
-CallbackUrl = Callable[[QueuedJob], str]
+CallbackUrl = Callable[[QueuedJob, float], str]  # the job, its timeout (s)
 MAX_REPORT_BYTES = 1 << 20
 HEARTBEAT = 10.0  # seconds between heartbeats; healthchecks allow 3 missed
+WATCH_INTERVAL = 0.04  # seconds between looks at other processes' commits
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +85,9 @@ class Dispatcher:
         callback_url: CallbackUrl | None = None,
         bot_name: str = "",
         job_env: Mapping[str, str] | None = None,
-        poll_interval: float = 1.0,
+        poll_interval: float = 5.0,
+        lease: Lease | None = None,
+        heartbeat_name: str = "dispatcher",
     ) -> None:
         self._store = store
         self._config = config
@@ -92,8 +99,14 @@ class Dispatcher:
         self._fetch = fetch_fabfile
         self._callback_url = callback_url
         self._bot_name = bot_name
-        self._job_env = dict(job_env or {})
+        # what jobs may be given (see ``jobenv``); a namespace picks from it
+        self._job_env = dict(os.environ if job_env is None else job_env)
+        self._namespace_envs: dict[str, dict[str, str]] = {}
         self._poll_interval = poll_interval
+        self._lease = lease or Lease(store, clock)
+        self._heartbeat_name = heartbeat_name
+        self._active = False
+        self._said_standby = False
         self._pass = asyncio.Lock()  # one pass at a time; stop() waits for it
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -110,9 +123,17 @@ class Dispatcher:
     def running(self) -> int:
         return len(self._tasks)
 
+    @property
+    def active(self) -> bool:
+        """This dispatcher holds the lease (else it is a standby)."""
+        return self._active
+
     async def recover(self) -> list[QueuedJob]:
-        """Record runs left running by a dead process as interrupted; tell them."""
-        jobs = await self._store.recover_interrupted(self._clock.now())
+        """Record runs left running by earlier holders of the lease as
+        interrupted; tell their threads."""
+        jobs = await self._store.recover_interrupted(
+            self._clock.now(), self._lease.holder
+        )
         for job in jobs:
             log.warning("job_interrupted", job_id=job.id, job_type=job.type)
             await self._say(
@@ -121,12 +142,16 @@ class Dispatcher:
         return jobs
 
     async def run_once(self) -> datetime | None:
-        """Start every startable job; return when to look again (None: no idea)."""
+        """Keep the lease; if held, start every startable job. Return when to
+        look again (None: no idea)."""
         async with self._pass:
             if self._stopping:
                 return None
+            await self._keep_lease()
+            if not self._active:
+                return None
             now = self._clock.now()
-            for job in await self._store.reserve_due(now):
+            for job in await self._store.reserve_due(now, self._lease.holder):
                 self._idle.clear()
                 task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
                 self._tasks[job.id] = task
@@ -140,30 +165,72 @@ class Dispatcher:
         self.wake()
 
     async def run(self) -> None:
-        """Dispatch until ``stop()``; recovers interrupted runs first."""
-        await self.recover()
-        last_beat = None
-        while not self._stopping:
-            now = self._clock.now()
-            if last_beat is None or (now - last_beat).total_seconds() >= HEARTBEAT:
-                await self._store.beat("dispatcher", now)  # for healthchecks
-                last_beat = now
-            self._wakeup.clear()
-            try:
-                next_at = await self.run_once()
-            except sqlite3.Error:
-                # e.g. "database is locked" past the busy timeout: try again
-                log.exception("dispatch_pass_failed")
+        """Dispatch until ``stop()``, as the lease's holder or its standby."""
+        watcher = asyncio.create_task(self._watch_other_processes(), name="watch")
+        last_beat: datetime | None = None
+        try:
+            while not self._stopping:
+                now = self._clock.now()
+                if last_beat is None or (now - last_beat).total_seconds() >= HEARTBEAT:
+                    await self._beat(now)
+                    last_beat = now
+                self._wakeup.clear()
                 next_at = None
-            timeout = self._poll_interval
-            if next_at is not None:
-                due_in = (next_at - self._clock.now()).total_seconds()
-                timeout = max(0.0, min(timeout, due_in))
+                try:
+                    next_at = await self.run_once()
+                except sqlite3.Error:
+                    # e.g. "database is locked" past the busy timeout
+                    log.exception("dispatch_pass_failed")
+                timeout = min(self._poll_interval, self._lease.next_look_in())
+                if next_at is not None:
+                    due_in = (next_at - self._clock.now()).total_seconds()
+                    timeout = max(0.0, min(timeout, due_in))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._wakeup.wait()
+        finally:
+            watcher.cancel()
+
+    async def _keep_lease(self) -> None:
+        was_active = self._active
+        self._active = await self._lease.keep()
+        if self._active and not was_active:
+            log.info("dispatcher_active", holder=self._lease.holder)
             try:
-                async with asyncio.timeout(timeout):
-                    await self._wakeup.wait()
-            except TimeoutError:
-                pass
+                await self.recover()
+            except sqlite3.Error:
+                log.exception("recovery_failed")  # tried again on the next pass
+                self._active = False
+        elif was_active and not self._active and not self._stopping:
+            log.warning("dispatcher_lease_lost", holder=self._lease.holder)
+        elif not self._active and not self._said_standby:
+            log.info("dispatcher_standby", holder=self._lease.holder)
+        self._said_standby = not self._active
+
+    async def _beat(self, now: datetime) -> None:
+        """The heartbeat the healthcheck reads; a failure is logged, not fatal
+        (the healthcheck then fails once the heartbeat is stale)."""
+        try:
+            await persist(
+                lambda: self._store.beat(self._heartbeat_name, now),
+                what="heartbeat",
+                attempts=3,
+            )
+        except sqlite3.Error as exc:
+            log.error("heartbeat_failed", error=str(exc))
+
+    async def _watch_other_processes(self) -> None:
+        """Wake up when another process commits (e.g. the bot queued a job)."""
+        seen = None
+        while True:
+            try:
+                version = await self._store.data_version()
+            except sqlite3.Error:
+                version = seen
+            if seen is not None and version != seen:
+                self.wake()
+            seen = version
+            await asyncio.sleep(WATCH_INTERVAL)
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no job is running."""
@@ -172,18 +239,23 @@ class Dispatcher:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Start nothing more; give running jobs ``grace`` seconds, then kill
-        them (they are recorded and reported as interrupted)."""
+        them (they are recorded and reported as interrupted); then give up
+        the lease, so that a standby takes over at once."""
         self._stopping = True
         self.wake()
         async with self._pass:  # a pass in progress may still start jobs
             tasks = list(self._tasks.values())
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        self._active = False
+        try:
+            await persist(self._lease.release, what="lease release", attempts=3)
+        except sqlite3.Error as exc:  # it lapses on its own
+            log.error("lease_release_failed", error=str(exc))
 
     # -- one run -----------------------------------------------------------
 
@@ -194,7 +266,9 @@ class Dispatcher:
         try:
             log_dir = self._folders.new_log_dir(job.type, started)
             relative_log_dir = str(log_dir.relative_to(self._folders.logs))
-            run_id = await self._store.start_run(job, relative_log_dir)
+            run_id = await self._store.start_run(
+                job, relative_log_dir, self._lease.holder
+            )
         except Exception as exc:
             await self._setup_failed(job, exc)
             return
@@ -212,13 +286,16 @@ class Dispatcher:
             result = RunResult(Outcome.ERROR, message=f"internal error ({exc!r})")
         finally:
             ended = self._clock.now()
-            await self._store.finish_run(
-                run_id,
-                job.id,
-                ended,
-                result.outcome,
-                result.exit_status,
-                result.message,
+            await persist(  # until it is recorded: never left "running"
+                lambda: self._store.finish_run(
+                    run_id,
+                    job.id,
+                    ended,
+                    result.outcome,
+                    result.exit_status,
+                    result.message,
+                ),
+                what="run end",
             )
             bound.info(
                 "job_run",
@@ -260,7 +337,9 @@ class Dispatcher:
             return RunResult(Outcome.ERROR, message=str(exc))
         env = {}
         if self._callback_url is not None:
-            env["EBMBOT_CALLBACK_URL"] = self._callback_url(job)
+            env["EBMBOT_CALLBACK_URL"] = self._callback_url(
+                job, definition.definition.timeout_seconds
+            )
         if namespace.remote is not None:
             if self._ssh is None:
                 return RunResult(Outcome.ERROR, message="SSH is not configured")
@@ -279,12 +358,11 @@ class Dispatcher:
                             messages.fabfile_failed(namespace.name, problem)
                         )
                     )
-            env |= self._job_env | {
-                # `python` in a job means the bot's own interpreter
-                "PATH": _prepend(str(Path(sys.executable).parent), "PATH"),
-                "PYTHONPATH": _prepend(str(self._folders.workspace), "PYTHONPATH"),
-                "LOGS_DIR": str(self._folders.logs),
-            }
+            if (local_env := self._namespace_envs.get(namespace.name)) is None:
+                local_env = self._namespace_envs[namespace.name] = job_environment(
+                    self._job_env, namespace.env, self._folders.workspace
+                )
+            env = local_env | env
             runner, remote = self._local, None
         spec = RunSpec(
             run_id=job.id,
@@ -360,8 +438,3 @@ def _explanation(path: Path, size: int = 4096) -> str:
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
     last = lines[-1] if lines else ""
     return last if last.startswith("error:") else ""
-
-
-def _prepend(folder: str, variable: str) -> str:
-    inherited = os.environ.get(variable)
-    return f"{folder}{os.pathsep}{inherited}" if inherited else folder

@@ -11,49 +11,77 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
+MAX_FABFILE_BYTES = 5 << 20
+CHUNK = 64 << 10
+
 
 async def fetch_fabfile(
-    session: aiohttp.ClientSession, url: str, dest: Path, *, timeout: float = 30.0
+    session: aiohttp.ClientSession,
+    url: str,
+    dest: Path,
+    *,
+    timeout: float = 30.0,
+    limit: int = MAX_FABFILE_BYTES,
 ) -> str | None:
     """Download ``url`` to ``dest``; return ``None``, or why it failed.
 
-    ``dest`` is replaced atomically and only after a complete ``200``
-    response, so a failure leaves the previous copy as it was. Network and
-    file errors come back as a short reason, never as an exception.
+    The body is streamed to a temporary file beside ``dest`` (never held in
+    memory) and refused past ``limit`` bytes. ``dest`` is replaced
+    atomically, and only after a complete ``200`` response, so a failure
+    leaves the previous copy as it was. Network and file errors come back as
+    a short reason, never as an exception.
     """
+    try:
+        tmp = await asyncio.to_thread(_temporary, dest)
+    except OSError as exc:
+        return f"cannot save {url} to {dest}: {exc.strerror or exc}"
     try:
         async with session.get(
             url, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as response:
             if response.status != 200:
                 return f"HTTP {response.status} fetching {url}"
-            body = await response.read()
+            size = 0
+            async for chunk in response.content.iter_chunked(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    return f"{url} is larger than {limit:,} bytes; not used"
+                await asyncio.to_thread(tmp.write, chunk)
+        await asyncio.to_thread(_install, tmp, dest)
     except TimeoutError:
         return f"timed out after {timeout:.15g} s fetching {url}"
     except aiohttp.ClientError as exc:
         return f"{_describe(exc)} fetching {url}"
-    try:
-        await asyncio.to_thread(_write_atomically, dest, body)
     except OSError as exc:
         return f"cannot save {url} to {dest}: {exc.strerror or exc}"
+    finally:
+        await asyncio.to_thread(_discard, tmp)
     return None
 
 
-def _write_atomically(dest: Path, body: bytes) -> None:
+def _temporary(dest: Path) -> IO[bytes]:
+    """A new, private file beside ``dest``; its ``name`` is its path."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(body)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a fabfile is not
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    return tempfile.NamedTemporaryFile(
+        dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp", delete=False
+    )
+
+
+def _install(tmp: IO[bytes], dest: Path) -> None:
+    tmp.close()
+    os.chmod(tmp.name, 0o644)  # mkstemp makes it private; a fabfile is not
+    os.replace(tmp.name, dest)
+
+
+def _discard(tmp: IO[bytes]) -> None:
+    """Close ``tmp`` and remove it, unless it became the fabfile."""
+    tmp.close()
+    with contextlib.suppress(OSError):
+        os.unlink(tmp.name)
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

@@ -2,7 +2,9 @@
 
 - bot: ``BOT_CHECK_FILE`` exists (removed at start and by the release step,
   created once connected to Slack);
-- dispatcher: its heartbeat in the database is recent;
+- dispatcher: the heartbeat of this host's dispatcher (active or standby) in
+  the database is recent; each container has its own host name, so a new
+  container is not passed on the old one's heartbeat;
 - web: ``GET /check/`` on ``WEB_PORT`` answers 200 ``ok``.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from datetime import UTC, datetime
 
 import aiohttp
@@ -18,6 +21,11 @@ from .settings import Settings
 from .store import Store
 
 HEARTBEAT_MAX_AGE = 30.0
+
+
+def heartbeat_name(role: str) -> str:
+    """The heartbeat of ``role`` on this host (container)."""
+    return f"{role}@{socket.gethostname()}"
 
 
 def check_bot(settings: Settings) -> str | None:
@@ -32,7 +40,7 @@ async def check_dispatcher(settings: Settings) -> str | None:
         return f"dispatcher: no database at {settings.DB_PATH}"
     store = await Store.open(settings.DB_PATH)
     try:
-        beat = await store.last_beat("dispatcher")
+        beat = await store.last_beat(heartbeat_name("dispatcher"))
     finally:
         await store.close()
     if beat is None:

@@ -32,6 +32,8 @@ Action = Literal[
     "schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression"
 ]
 _NAMESPACE_RE = re.compile(r"[a-z0-9-]+")
+# A fabfile comes over HTTPS; plain HTTP only from this machine (tests).
+_FABFILE_URL = r"^(https://|http://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/)"
 _PARAM_RE = re.compile(r"\[([A-Za-z_][A-Za-z0-9_]*)\]")
 
 
@@ -70,6 +72,11 @@ class JobDef(_Frozen):
                     f"{':' + spec if spec else ''}}} is not a plain named field "
                     "like {name} (use doubled braces for literal ones)"
                 )
+        if quoted := _quoted_fields(template):
+            raise ValueError(
+                f"{{{quoted[0]}}} is inside quotes: the bot quotes every argument "
+                "itself, and quoting it again would undo that; write it bare"
+            )
         return template
 
     @property
@@ -127,7 +134,9 @@ class Namespace(_Frozen):
     description: str = ""
     restricted: bool = False
     default_channel: str = ""
-    fabfile: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    fabfile: Annotated[str, Field(pattern=_FABFILE_URL)] | None = None
+    # variables these jobs get from the bot's settings or environment
+    env: tuple[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], ...] = ()
     jobs: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")], JobDef] = Field(
         default_factory=dict
     )
@@ -177,6 +186,10 @@ class JobConfig:
         if namespace is None or name not in namespace.jobs:
             return None
         return Job(job_type, namespace, name, namespace.jobs[name])
+
+    def restricted_namespaces(self) -> frozenset[str]:
+        """The names of the restricted namespaces."""
+        return frozenset(n.name for n in self.namespaces.values() if n.restricted)
 
     def match(self, text: str) -> CommandMatch | None:
         """Match ``NAMESPACE COMMAND…`` (whitespace already folded) to a command."""
@@ -257,8 +270,32 @@ def _describe(where: str, table: dict, exc: ValidationError) -> list[str]:
     return lines
 
 
+def _quoted_fields(template: str) -> list[str]:
+    """The ``{fields}`` of a shell template that sit inside quotes."""
+    found, quote = [], ""
+    for literal, name, _, _ in string.Formatter().parse(template):
+        escaped = False
+        for char in literal:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote != "'":
+                escaped = True
+            elif quote and char == quote:
+                quote = ""
+            elif not quote and char in "'\"":
+                quote = char
+        if name is not None and quote:
+            found.append(name)
+    return found
+
+
 def _check_namespace(namespace: Namespace) -> list[str]:
     problems = []
+    if "deploy" in namespace.jobs and not namespace.default_channel:
+        problems.append(
+            "default_channel: a namespace with a deploy job needs one (merged "
+            "pull requests schedule the deploy, which reports there)"
+        )
     seen: dict[str, str] = {}
     for index, command in enumerate(namespace.slack):
         key = f"slack[{index}] ({command.command!r})"

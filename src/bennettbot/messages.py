@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 
@@ -66,6 +67,43 @@ def failed(
 def escape(text: str) -> str:
     """``text`` shown literally by Slack: no mentions, links or channel names."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Slack's markup that notifies people: <!channel>, <!here>, <!everyone> (and
+# the old <!group>), user groups <!subteam^ID>, users <@U…>; each may carry a
+# label after `|`.
+_PING = re.compile(
+    r"<((?:!(?:channel|here|everyone|group)|!subteam\^[^|<>]*|@[^|<>]+)"
+    r"(?:\|[^<>]*)?)>",
+    re.IGNORECASE,
+)
+
+
+def no_pings(text: str) -> str:
+    """``text`` with its mentions (``<!channel>``, ``<!here>``, ``<@U123>``,
+    ``<!subteam^S1|@team>``…) shown literally instead of notifying anyone;
+    links, channel links and everything else are left as they are."""
+    while (inert := _PING.sub(r"&lt;\1&gt;", text)) != text:
+        text = inert  # again: `<@U1|<!here>>` holds a mention once `<!here>` goes
+    return text
+
+
+def output_of(job_type: str) -> str:
+    return f"Output of `{job_type}`"
+
+
+def output_attached(job_type: str, length: int) -> str:
+    return (
+        f"The output of `{job_type}` is {length:,} characters long, so it is "
+        "attached as a file."
+    )
+
+
+def message_attached(length: int) -> str:
+    return (
+        f"This message is {length:,} characters long, too long for Slack, so it "
+        "is attached as a file."
+    )
 
 
 def interrupted(job_type: str) -> str:
@@ -144,11 +182,12 @@ def general_help(namespaces: Mapping[str, Namespace], bot_name: str) -> str:
     lines = ["I know these namespaces:"]
     for namespace in namespaces.values():
         mark = " (restricted to team members)" if namespace.restricted else ""
-        about = f": {namespace.description}" if namespace.description else ""
+        about = f": {no_pings(namespace.description)}" if namespace.description else ""
         lines.append(f"• `{namespace.name}`{mark}{about}")
     lines += [
         f"For a namespace's commands: `{mention}NAMESPACE help`.",
-        f"Also: `{mention}status`, `{mention}remove job id N`.",
+        f"Also: `{mention}status`, `{mention}remove job id N`, "
+        f"`{mention}showlogs head|tail|all stdout|stderr RUN`.",
     ]
     return "\n".join(lines)
 
@@ -171,8 +210,8 @@ def namespace_help(namespace: Namespace, bot_name: str) -> str:
     lines = [f"Commands in `{namespace.name}`:"]
     commands = [(c.command, c.help) for c in namespace.slack]
     for command, about in [*commands, *BUILT_IN_HELP.get(namespace.name, ())]:
-        about = f": {about}" if about else ""
-        lines.append(f"• `{mention}{namespace.name} {command}`{about}")
+        about = f": {no_pings(about)}" if about else ""
+        lines.append(f"• `{mention}{namespace.name} {no_pings(command)}`{about}")
     return "\n".join(lines)
 
 
@@ -244,7 +283,7 @@ def deploy_scheduled(
     project: str, number: object, title: str, merged_by: str, at: datetime
 ) -> str:
     return (
-        f"PR #{number} “{title}” was merged by {merged_by}: "
+        f"PR #{number} “{escape(title)}” was merged by {escape(merged_by)}: "
         f"`{project}_deploy` will start at {when(at)}."
     )
 
@@ -259,3 +298,37 @@ def deploy_suppressed(project: str, until: datetime, cancel_command: str) -> str
         f"A PR was merged, but deploys of `{project}` are suppressed until "
         f"{when(until)}; the deploy will wait until then.{how}"
     )
+
+
+def showlogs_usage(bot_name: str) -> str:
+    mention = f"@{bot_name} " if bot_name else ""
+    return (
+        f"Usage: `{mention}showlogs head|tail|all stdout|stderr RUN`, where RUN "
+        "is a run id or the log folder that a failure report gives (e.g. "
+        "`test_hello/20261130-120000`). `output` and `error` work too."
+    )
+
+
+MEMBERS_ONLY_LOGS = (
+    "Sorry, job logs are only for members of the team; please ask one of them."
+)
+
+
+def log_excerpt(where: str, part: str, text: str) -> str:
+    what = {"head": "first", "tail": "last"}[part]
+    if not text.strip():
+        return f"`{where}` is empty."
+    return f"The {what} lines of `{where}`:\n```\n{text.rstrip()}\n```"
+
+
+def log_file_note(where: str, truncated: bool, limit: int) -> str:
+    cut = (
+        f" (its first {limit >> 20} MiB; the rest is on the bot's host)"
+        if truncated
+        else ""
+    )
+    return f"`{where}`{cut}"
+
+
+def unknown_run(run_id: int) -> str:
+    return f"There is no run with id {run_id}."

@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Protocol
 
 
+class StartupError(Exception):
+    """A role cannot start; the message is one line for the operator
+    (``python -m bennettbot`` prints it and exits with status 2)."""
+
+
 class Clock(Protocol):
     """Tells the current time (always timezone-aware UTC)."""
 
@@ -86,6 +91,10 @@ class QueuedJob:
     requester: Requester
     start_after: datetime
     started_at: datetime | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.type.partition("_")[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,10 @@ class Report:
 
 
 class Notifier(Protocol):
+    async def post(self, channel: str, text: str, thread_ts: str = "") -> bool:
+        """Post ``text`` in ``channel``, in a thread if given; True once Slack
+        accepted it."""
+
     async def notify_logs(self, text: str) -> None:
         """Post ``text`` to the logs channel (start notices, fetch problems)."""
 
@@ -43,10 +47,12 @@ class Notifier(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    kind: Literal["logs", "report", "failure"]
+    kind: Literal["post", "logs", "report", "failure"]
     text: str
     job: QueuedJob | None = None
     format: str = "text"
+    channel: str = ""  # for posts: where, and in which thread
+    thread_ts: str = ""
 
 
 class RecordingNotifier:
@@ -60,6 +66,10 @@ class RecordingNotifier:
         async with self._changed:
             self.notices.append(notice)
             self._changed.notify_all()
+
+    async def post(self, channel: str, text: str, thread_ts: str = "") -> bool:
+        await self._add(Notice("post", text, channel=channel, thread_ts=thread_ts))
+        return True
 
     async def notify_logs(self, text: str) -> None:
         await self._add(Notice("logs", text))
@@ -86,6 +96,10 @@ class LogNotifier:
 
     def __init__(self) -> None:
         self._log = structlog.get_logger("notifier")
+
+    async def post(self, channel: str, text: str, thread_ts: str = "") -> bool:
+        self._log.info("post", channel=channel, thread_ts=thread_ts, text=text)
+        return True
 
     async def notify_logs(self, text: str) -> None:
         self._log.info("logs_notice", text=text)

@@ -1,15 +1,17 @@
-"""What to say when a job succeeds: the ``report_*`` rules, as pure functions."""
+"""What to say when a job succeeds: the ``report_*`` rules, and how a report
+reads in Slack (mentions made inert), as pure functions."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from . import messages
 from .jobconfig import JobDef
 from .notifier import Report
 
-# Slack: a message's text is cut past 40,000 characters and a message holds at
-# most 50 blocks; code longer than this goes up as a file instead.
+# Slack: a message holds at most 50 blocks; code longer than this goes up as a
+# file instead (text too long for any message does too: see slack_notifier).
 MAX_CODE_MESSAGE_CHARS = 3_900
 MAX_BLOCKS = 50
 
@@ -52,3 +54,30 @@ def check_blocks(text: str) -> list[dict]:
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
             raise BadReport(f"block {index} is not an object with a 'type'")
     return blocks
+
+
+def slack_text(report: Report) -> str:
+    """The message text of a ``text`` or ``code`` report; mentions in the
+    output are shown literally rather than notifying anyone."""
+    if report.format == "code":
+        return f"```\n{messages.no_pings(report.content.rstrip())}\n```"
+    return messages.no_pings(report.content)
+
+
+def slack_blocks(content: str) -> list[dict]:
+    """A ``blocks`` report's blocks, with mentions made inert in every string
+    under a ``"text"`` key (mrkdwn and plain_text objects)."""
+    return _no_pings_in(json.loads(content))
+
+
+def _no_pings_in(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: messages.no_pings(item)
+            if key == "text" and isinstance(item, str)
+            else _no_pings_in(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_no_pings_in(item) for item in value]
+    return value

@@ -6,10 +6,12 @@ to ``Responder.respond`` and deliver the ``Reply``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from . import commands, messages
+from . import commands, logview, messages
 from .jobconfig import JobConfig
 from .models import Clock, Requester
 from .scheduler import Scheduler, SchedulingError
@@ -17,12 +19,22 @@ from .store import Store
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyFile:
+    """A file to upload in the thread, ``text`` being its comment."""
+
+    name: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """``text`` to post in the thread ("" for none); ``accepted``: react to the
-    message to say a job command was taken."""
+    message to say a job command was taken; ``file``: upload it, with
+    ``text`` as its comment."""
 
     text: str = ""
     accepted: bool = False
+    file: ReplyFile | None = None
 
 
 class Responder:
@@ -33,12 +45,17 @@ class Responder:
         store: Store,
         clock: Clock,
         bot_name: str = "",
+        *,
+        logs_dir: Path = Path("logs"),
+        host_logs_dir: str = "",
     ) -> None:
         self._config = config
         self._scheduler = scheduler
         self._store = store
         self._clock = clock
         self._bot_name = bot_name
+        self._logs_dir = logs_dir
+        self._host_logs_dir = host_logs_dir or str(logs_dir)
 
     async def respond(
         self,
@@ -54,9 +71,21 @@ class Responder:
         """
         match commands.parse(text, self._config):
             case commands.Status():
-                return Reply(await self._scheduler.status())
+                restricted = self._config.restricted_namespaces()
+                hidden = restricted if restricted and await _ask(is_guest) else ()
+                return Reply(await self._scheduler.status(args_hidden_for=hidden))
             case commands.RemoveJob(job_id):
+                job = await self._store.find_job(job_id)
+                namespace = self._restricted(job.type) if job else ""
+                if namespace and await _ask(is_guest):
+                    return Reply(messages.restricted(namespace))
                 return Reply(await self._scheduler.remove_job(job_id))
+            case commands.ShowLogsUsage():
+                return Reply(messages.showlogs_usage(self._bot_name))
+            case commands.ShowLogs() as asked:
+                if await _ask(is_guest):
+                    return Reply(messages.MEMBERS_ONLY_LOGS)
+                return await self._show_logs(asked)
             case commands.Help(None, known=False):
                 return Reply(messages.apology(self._config.namespaces, self._bot_name))
             case commands.Help(None):
@@ -74,6 +103,16 @@ class Responder:
                 except SchedulingError as exc:
                     return Reply(str(exc))
                 return Reply(reply, accepted=True)
+            case (
+                commands.OutOfOfficeOn()
+                | commands.OutOfOfficeOff()
+                | commands.OutOfOfficeStatus()
+                | commands.BadDates()
+            ) if (namespace := self._restricted("techsupport_")) and await _ask(
+                is_guest
+            ):
+                # built in, but the namespace's: its `restricted` holds
+                return Reply(messages.restricted(namespace))
             case commands.OutOfOfficeOn(start, end):
                 if start > end or end < self._clock.now().date():
                     return Reply(messages.OOO_BAD_PERIOD)
@@ -89,6 +128,41 @@ class Responder:
                 return Reply(messages.OOO_BAD_DATES)
             case _:
                 return Reply(messages.apology(self._config.namespaces, self._bot_name))
+
+    async def _show_logs(self, asked: commands.ShowLogs) -> Reply:
+        run_dir = asked.run
+        if run_dir.isdigit():
+            found = await self._store.run_log_dir(int(run_dir))
+            if not found:
+                return Reply(messages.unknown_run(int(run_dir)))
+            run_dir = found
+        try:
+            path = await asyncio.to_thread(
+                logview.log_file,
+                self._logs_dir,
+                self._host_logs_dir,
+                run_dir,
+                asked.stream,
+            )
+            where = f"{path.parent.relative_to(self._logs_dir.resolve())}/{path.name}"
+            if asked.part == "all":
+                content, cut = await asyncio.to_thread(logview.whole, path)
+                note = messages.log_file_note(where, cut, logview.ALL_MAX_BYTES)
+                name = where.replace("/", "_") + ".txt"
+                return Reply(note, file=ReplyFile(name, content))
+            read = logview.head if asked.part == "head" else logview.tail
+            text = await asyncio.to_thread(read, path)
+        except logview.LogError as exc:
+            return Reply(str(exc))
+        except OSError as exc:
+            return Reply(f"Sorry, I could not read that log ({exc.strerror}).")
+        return Reply(messages.log_excerpt(where, asked.part, messages.no_pings(text)))
+
+    def _restricted(self, job_type: str) -> str:
+        """The namespace of ``job_type`` if it is restricted, else ""."""
+        name = job_type.partition("_")[0]
+        namespace = self._config.namespaces.get(name)
+        return name if namespace is not None and namespace.restricted else ""
 
 
 async def _ask(answer: bool | Callable[[], Awaitable[bool]]) -> bool:

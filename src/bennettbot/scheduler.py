@@ -8,7 +8,7 @@ windows, and wakes the in-process dispatcher, if there is one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
 from . import messages
@@ -16,7 +16,7 @@ from .jobconfig import CommandMatch, JobConfig
 from .models import Clock, Requester, ScheduleResult, Suppression
 from .store import Store
 
-_HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+_HHMM = re.compile(r"([01]?\d|2[0-3]):?([0-5]\d)")  # 09:00, 9:00 or 0900
 
 
 class SchedulingError(ValueError):
@@ -104,12 +104,17 @@ class Scheduler:
         self._wake()
         return messages.job_removed(job_id, job.type if job else None)
 
-    async def status(self) -> str:
-        """Running and waiting jobs, then suppressions, one per line."""
+    async def status(self, args_hidden_for: Collection[str] = ()) -> str:
+        """Running and waiting jobs, then suppressions, one per line. Jobs of
+        the namespaces in ``args_hidden_for`` (restricted ones, for a guest)
+        are shown by type only."""
         now = self._clock.now()
         lines = []
         for job in await self._store.list_jobs():
-            args = " ".join(f"{k}={v}" for k, v in sorted(job.args.items()))
+            shown = {} if job.namespace in args_hidden_for else job.args
+            args = " ".join(  # typed by people: shown literally
+                f"{k}={messages.escape(v)}" for k, v in sorted(shown.items())
+            )
             args = f" ({args})" if args else ""
             if job.started_at is not None:
                 lines.append(

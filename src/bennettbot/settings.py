@@ -47,8 +47,8 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     ),
 }
 _TOKEN_PREFIXES = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
-# Which roles read each variable that is not needed everywhere (SPEC §3); a
-# malformed value stops only those roles.
+# Which roles read each variable that is not needed everywhere; a malformed
+# value stops only those roles (a variable not listed here is read by all).
 _USED_BY: dict[str, frozenset[str]] = {
     "SLACK_APP_TOKEN": frozenset({"bot"}),
     "SLACK_SIGNING_SECRET": frozenset({"bot"}),
@@ -63,6 +63,8 @@ _USED_BY: dict[str, frozenset[str]] = {
     "FAB_WORKSPACE_DIR": frozenset({"dispatcher"}),
     "WORKSPACE_DIR": frozenset({"dispatcher"}),
     "SSH_KEY_PATH": frozenset({"dispatcher"}),
+    "SHUTDOWN_GRACE_SECONDS": frozenset({"dispatcher"}),
+    "DISPATCHER_LEASE_SECONDS": frozenset({"dispatcher"}),
     "SSH_KNOWN_HOSTS": frozenset({"dispatcher"}),
     "WEBHOOK_ORIGIN": frozenset({"dispatcher", "web"}),
     "EBMBOT_WEBHOOK_SECRET": frozenset({"dispatcher", "web"}),
@@ -70,8 +72,6 @@ _USED_BY: dict[str, frozenset[str]] = {
     "WEB_HOST": frozenset({"web"}),
     "WEB_PORT": frozenset({"web"}),
 }
-# Settings that jobs read from their environment.
-_FOR_JOBS = ("DATA_TEAM_GITHUB_API_TOKEN", "GCP_CREDENTIALS_PATH")
 
 
 class SettingsError(Exception):
@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     WORKSPACE_DIR: Path = SHIPPED_WORKSPACE
     WEB_HOST: str = "0.0.0.0"  # noqa: S104 - the webhook server is public by design
     WEB_PORT: int = Field(default=9999, ge=1, le=65535)
+    SHUTDOWN_GRACE_SECONDS: float = Field(default=30.0, ge=0)
+    # How long the dispatcher lease lasts without renewal; shorter only in tests.
+    DISPATCHER_LEASE_SECONDS: float = Field(default=30.0, gt=0)
     SSH_KEY_PATH: Path = Path("~/.ssh/id_ed25519")
     SSH_KNOWN_HOSTS: Path = Path("~/.ssh/known_hosts")
 
@@ -145,21 +148,18 @@ class Settings(BaseSettings):
         except RuntimeError as exc:  # "~nosuchuser/…"
             raise ValueError(str(exc)) from None
 
-    def job_env(self) -> dict[str, str]:
-        """Settings that jobs read, for their environment (``.env`` included).
-
-        Jobs run in their namespace's folder, so paths are absolute. ``DB_PATH``
-        lets a report read (never write) state such as tech-support's out of
-        office.
-        """
-        env = {"DB_PATH": str(self.DB_PATH)}
-        for name in _FOR_JOBS:
+    def for_jobs(self) -> dict[str, str]:
+        """Every setting that has a value, as text, for the jobs whose
+        namespace lists it in ``env`` (``.env`` values included; paths are
+        absolute, since jobs run in their namespace's folder)."""
+        values = {}
+        for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
-            if value:
-                env[name] = str(value)
-        return env
+            if value is not None and value != "":
+                values[name] = str(value)
+        return values
 
     @property
     def host_logs_dir(self) -> str:

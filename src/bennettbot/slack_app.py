@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from . import commands, messages
 from .models import Clock, Requester
 from .responder import Responder
+from .slack_notifier import Attachment, send, upload
 from .store import Store
 
 log = structlog.get_logger("slack")
@@ -33,7 +34,8 @@ ACCEPTED_REACTION = "white_check_mark"
 SUPPORT_REACTION = "sos"
 ERROR_REACTION = "x"
 SEEN_EVENTS = 10_000
-# Message subtypes that are a person's plain message (SPEC §5 "a plain message")
+SLACKBOT = "USLACKBOT"  # the author of reminders
+# Message subtypes that are a person's own plain message (not bots, not edits)
 PLAIN_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
 GUEST_CACHE_SECONDS = 3600.0
 
@@ -156,8 +158,10 @@ class SlackHandlers:
             return
         text = message.get("text", "")
         channel_type = event.get("channel_type") or _channel_type(message["channel"])
-        if channel_type == "mpim":
-            return  # group DMs are neither channels nor the bot's DMs
+        if channel_type == "mpim":  # a group DM: no support requests there
+            if subtype != "message_changed" and commands.is_support_request(text):
+                await self._reply(message, messages.SUPPORT_FROM_DM)
+            return
         if channel_type == "im":
             if subtype == "message_changed":
                 return
@@ -197,12 +201,23 @@ class SlackHandlers:
         cleaned = commands.clean(text)
 
         async def is_guest() -> bool:  # asked only for restricted commands
+            if user == SLACKBOT:
+                # a reminder: whoever set it up is not in the event, so it
+                # may run only what anyone may
+                return True
             return await self._guests.is_guest(user)
 
         reply = await self._responder.respond(cleaned, requester, is_guest=is_guest)
         if reply.accepted:
             await self._react(event, ACCEPTED_REACTION)
-        if reply.text:
+        if reply.file is not None:
+            await upload(
+                self._client,
+                event["channel"],
+                Attachment(reply.file.name, reply.file.content, reply.text),
+                thread_ts=event.get("thread_ts") or event["ts"],
+            )
+        elif reply.text:
             await self._reply(event, reply.text)
 
     async def _support_request(self, message: dict[str, Any]) -> None:
@@ -232,10 +247,13 @@ class SlackHandlers:
                 raise
 
     async def _reply(self, event: dict[str, Any], text: str) -> None:
-        await self._client.chat_postMessage(
-            channel=event["channel"],
+        """Reply in the event's thread (as a file when too long for a message)."""
+        await send(
+            self._client,
+            event["channel"],
+            text,
             thread_ts=event.get("thread_ts") or event["ts"],
-            text=text,
+            instead=Attachment("reply.txt", text, messages.message_attached(len(text))),
         )
 
 
@@ -246,8 +264,13 @@ def build_app(
     *,
     signing_secret: str = "",
     process_before_response: bool = False,
+    first_event: Callable[[str], Awaitable[bool]] | None = None,
 ) -> AsyncApp:
-    """The bolt app: listeners wired to ``handlers``; authorization cached."""
+    """The bolt app: listeners wired to ``handlers``; authorization cached.
+
+    ``first_event`` says whether an ``event_id`` is new to every bot process
+    (the store keeps them); without it, only this process's memory counts.
+    """
     cached = AuthorizeResult(
         enterprise_id=None,
         team_id=identity.team_id,
@@ -279,7 +302,8 @@ def build_app(
 
     @app.middleware
     async def once_per_event(body: dict[str, Any], next: Callable[[], Awaitable[Any]]):
-        """A redelivered event (same ``event_id``) is acked, handled once."""
+        """A redelivered event (same ``event_id``) is acked, handled once,
+        whichever bot process it reaches (a deploy overlaps two)."""
         event_id = body.get("event_id")
         if event_id:
             if event_id in seen:
@@ -287,6 +311,8 @@ def build_app(
             seen[event_id] = None
             if len(seen) > SEEN_EVENTS:
                 seen.popitem(last=False)
+            if first_event is not None and not await first_event(event_id):
+                return BoltResponse(status=200, body="")
         return await next()
 
     @app.event("app_mention")

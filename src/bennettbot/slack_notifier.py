@@ -1,37 +1,111 @@
 """The ``Notifier`` that posts to Slack with slack_sdk's ``AsyncWebClient``.
 
-Rate limits and transient errors are retried by slack_sdk's async retry
-handlers (``Retry-After`` honoured). When a post still fails, a short notice
-goes where the post should have gone and the failure is logged.
+Rate limits, server errors and dropped connections are retried (see
+``slack_retry``). When a report still fails, it is logged and, unless Slack
+could not be reached at all, a short notice goes where it should have gone.
+Text too long for a Slack message goes up as a file instead (``send``, which
+the Slack listeners use too).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
-from . import messages
+from . import messages, reports
 from .models import QueuedJob
 from .notifier import Report
 from .slack_lookup import channel_id, looks_like_id
+from .slack_retry import BACKOFF, SlackRetry, retryable
 
 log = structlog.get_logger("slack")
 
+# Slack cuts a message's text past this many characters; longer text (and
+# blocks whose JSON is longer) goes up as a file instead.
+MAX_MESSAGE_CHARS = 40_000
 
-def add_retries(client: AsyncWebClient) -> AsyncWebClient:
-    """Retry rate-limited (429) and failed (5xx) calls; connection errors are
-    already retried by slack_sdk's default handler."""
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
-    client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=2))
+
+def add_retries(client: AsyncWebClient, *, backoff: float = BACKOFF) -> AsyncWebClient:
+    """Make ``SlackRetry`` the client's only retry handler (slack_sdk's default
+    connection-error handler included), so every call has one budget."""
+    client.retry_handlers = [SlackRetry(backoff=backoff)]
     return client
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file to upload, with a short message (``comment``) saying what it is."""
+
+    filename: str
+    content: str
+    comment: str
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Where Slack put a post: its channel's id and its ts, or, for a file,
+    the file's permalink (the file message's ts may not be known yet)."""
+
+    channel: str
+    ts: str = ""
+    permalink: str = ""
+
+
+def fits_in_message(text: str) -> bool:
+    """Whether Slack shows ``text`` whole as a message's text."""
+    return len(text) <= MAX_MESSAGE_CHARS
+
+
+async def send(
+    client: AsyncWebClient,
+    channel: str,
+    text: str,
+    *,
+    thread_ts: str = "",
+    blocks: list[dict] | None = None,
+    instead: Attachment,
+    resolve: Callable[[str], Awaitable[str]] | None = None,
+) -> Sent:
+    """Post ``text`` in ``channel`` (in a thread if given); or ``blocks``, with
+    ``text`` as their notification text. When that is too long for a message
+    (the text, or the blocks' JSON), upload ``instead`` there as a file;
+    ``resolve`` turns a channel name into the id an upload needs."""
+    thread = {"thread_ts": thread_ts} if thread_ts else {}
+    if fits_in_message(json.dumps(blocks) if blocks is not None else text):
+        response = await client.chat_postMessage(
+            channel=channel,
+            text=text,
+            **({"blocks": blocks} if blocks is not None else {}),
+            **thread,
+        )
+        return Sent(response["channel"], response["ts"])
+    if resolve is not None:
+        channel = await resolve(channel)
+    return await upload(client, channel, instead, thread_ts=thread_ts)
+
+
+async def upload(
+    client: AsyncWebClient, channel: str, file: Attachment, *, thread_ts: str = ""
+) -> Sent:
+    """Upload ``file`` to ``channel`` (an id), in a thread if given."""
+    response = await client.files_upload_v2(
+        channel=channel,
+        content=file.content,
+        filename=file.filename,
+        title=file.title or file.filename,
+        initial_comment=file.comment,
+        **({"thread_ts": thread_ts} if thread_ts else {}),
+    )
+    found: dict[str, Any] = response.get("file") or {}
+    return Sent(channel, permalink=found.get("permalink", ""))
 
 
 class SlackNotifier:
@@ -51,38 +125,48 @@ class SlackNotifier:
             self._ids[channel] = await channel_id(self._client, channel)
         return self._ids[channel]
 
-    async def post(self, channel: str, text: str, thread_ts: str = "") -> None:
-        """Post ``text`` in ``channel`` (a name or an id), in a thread if given."""
-        await self._post(channel_ref(channel), text, thread_ts=thread_ts, about="post")
+    async def post(self, channel: str, text: str, thread_ts: str = "") -> bool:
+        """Post ``text`` in ``channel`` (a name or an id), in a thread if given;
+        False (logged) when Slack refused it or could not be reached."""
+        sent = await self._post(
+            channel_ref(channel), text, thread_ts=thread_ts, about="post"
+        )
+        return sent is not None
 
     async def notify_logs(self, text: str) -> None:
         await self._post(self._logs_channel, text, about="logs notice")
 
     async def report(self, job: QueuedJob, report: Report) -> None:
-        where = {"channel": job.requester.channel}
-        if job.requester.thread_ts:
-            where["thread_ts"] = job.requester.thread_ts
+        channel, thread_ts = job.requester.channel, job.requester.thread_ts
+        as_file = _report_file(job.type, report)
         try:
             match report.format:
                 case "file":
-                    await self._client.files_upload_v2(
-                        **(where | {"channel": await self._id(where["channel"])}),
-                        content=report.content,
-                        filename=report.filename or f"{job.type}.txt",
-                        title=f"Output of {job.type}",
+                    await upload(
+                        self._client,
+                        await self._id(channel),
+                        as_file,
+                        thread_ts=thread_ts,
                     )
                 case "blocks":
-                    await self._client.chat_postMessage(
-                        **where,
-                        blocks=json.loads(report.content),
-                        text=f"Output of `{job.type}`",
-                    )
-                case "code":
-                    await self._client.chat_postMessage(
-                        **where, text=f"```\n{report.content.rstrip()}\n```"
+                    await send(
+                        self._client,
+                        channel,
+                        messages.output_of(job.type),
+                        thread_ts=thread_ts,
+                        blocks=reports.slack_blocks(report.content),
+                        instead=as_file,
+                        resolve=self._id,
                     )
                 case _:
-                    await self._client.chat_postMessage(**where, text=report.content)
+                    await send(
+                        self._client,
+                        channel,
+                        reports.slack_text(report),
+                        thread_ts=thread_ts,
+                        instead=as_file,
+                        resolve=self._id,
+                    )
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             await self._fallback(job, exc)
 
@@ -95,36 +179,47 @@ class SlackNotifier:
         )
         if posted is None or job.requester.is_im or not self._tech_support_channel:
             return
-        channel, ts = posted  # the channel's id, even when asked by name
+        permalink = posted.permalink
         try:
-            found = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+            if not permalink:  # the message's channel is an id, even if named
+                found = await self._client.chat_getPermalink(
+                    channel=posted.channel, message_ts=posted.ts
+                )
+                permalink = found["permalink"]
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.error("permalink_failed", job_type=job.type, error=_describe(exc))
             return
         await self._post(
             self._tech_support_channel,
-            messages.failure_repost(job.type, found["permalink"]),
+            messages.failure_repost(job.type, permalink),
             about="failure repost",
         )
 
     async def _post(
         self, channel: str, text: str, *, thread_ts: str = "", about: str
-    ) -> tuple[str, str] | None:
-        """Post ``text``; the message's channel id and ts, or None (logged)."""
+    ) -> Sent | None:
+        """Post ``text`` (as a file when too long); where it went, or None
+        (logged) when it could not be posted."""
         try:
-            response = await self._client.chat_postMessage(
-                channel=channel,
-                text=text,
-                **({"thread_ts": thread_ts} if thread_ts else {}),
+            return await send(
+                self._client,
+                channel,
+                text,
+                thread_ts=thread_ts,
+                instead=Attachment(
+                    "message.txt", text, messages.message_attached(len(text))
+                ),
+                resolve=self._id,
             )
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.error("post_failed", about=about, channel=channel, error=_describe(exc))
             return None
-        return response["channel"], response["ts"]
 
     async def _fallback(self, job: QueuedJob, exc: Exception) -> None:
         error = _describe(exc)
         log.error("report_failed", job_id=job.id, job_type=job.type, error=error)
+        if retryable(None, exc):
+            return  # Slack could not be reached, however often retried
         await self._post(
             job.requester.channel,
             f"Command `{job.type}` finished, but I could not post its result "
@@ -132,6 +227,22 @@ class SlackNotifier:
             thread_ts=job.requester.thread_ts,
             about=f"report fallback for {job.type}",
         )
+
+
+def _report_file(job_type: str, report: Report) -> Attachment:
+    """A report as a file: how ``file`` reports go, and others too long for a
+    message (the job's output as it wrote it: a file needs no escaping)."""
+    if report.format == "file":
+        comment = messages.output_of(job_type)
+    else:
+        comment = messages.output_attached(job_type, len(report.content))
+    extension = "json" if report.format == "blocks" else "txt"
+    return Attachment(
+        report.filename or f"{job_type}.{extension}",
+        report.content,
+        comment,
+        title=f"Output of {job_type}",
+    )
 
 
 def channel_ref(name_or_id: str) -> str:

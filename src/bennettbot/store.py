@@ -19,15 +19,24 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
+import structlog
 
-from .models import Outcome, QueuedJob, Requester, ScheduleResult, Suppression
+from .models import (
+    Outcome,
+    QueuedJob,
+    Requester,
+    ScheduleResult,
+    StartupError,
+    Suppression,
+)
 
 # Each entry upgrades the schema by one version (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
@@ -106,7 +115,25 @@ MIGRATIONS: tuple[str, ...] = (
         at INTEGER NOT NULL
     );
     """,
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until INTEGER NOT NULL
+    );
+    ALTER TABLE jobs ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+    CREATE TABLE slack_events (
+        id TEXT PRIMARY KEY,
+        seen_at INTEGER NOT NULL
+    );
+    CREATE INDEX slack_events_by_age ON slack_events (seen_at);
+    """,
 )
+DISPATCHER_LEASE = "dispatcher"
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+T = TypeVar("T")
+_log = structlog.get_logger("store")
 
 _JOB_COLUMNS = (
     "id, type, args, requester, channel, thread_ts, is_im, start_after, started_at"
@@ -148,6 +175,10 @@ class RunRecord:
     message: str
 
 
+class StoreError(StartupError):
+    """The database cannot be used at all; the message is one line."""
+
+
 class Store:
     """Owns the process's single database connection."""
 
@@ -156,16 +187,28 @@ class Store:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str) -> Store:
-        """Open (creating and migrating as needed) the database at ``path``."""
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None)
+    async def open(cls, path: Path | str, *, busy_timeout_ms: int = 10_000) -> Store:
+        """Open (creating and migrating as needed) the database at ``path``.
+
+        A file that is not a usable database raises ``StoreError`` with one
+        line that says so.
+        """
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            connection = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"DB_PATH: cannot open {path} ({exc})") from None
         connection.row_factory = aiosqlite.Row
         store = cls(connection)
         try:
-            await store._configure()
+            await store._configure(busy_timeout_ms)
             await store._migrate()
+        except sqlite3.Error as exc:
+            await connection.close()
+            raise StoreError(
+                f"DB_PATH: {path} is not a usable SQLite database ({exc})"
+            ) from None
         except BaseException:
             await connection.close()
             raise
@@ -175,8 +218,8 @@ class Store:
         async with self._lock:
             await self._db.close()
 
-    async def _configure(self) -> None:
-        await self._db.execute("PRAGMA busy_timeout = 10000")
+    async def _configure(self, busy_timeout_ms: int) -> None:
+        await self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
         await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute("PRAGMA synchronous = NORMAL")
 
@@ -278,15 +321,27 @@ class Store:
         )
         return rows[0][0] if rows else None
 
+    async def find_job(self, job_id: int) -> QueuedJob | None:
+        """Job ``job_id``, waiting or running, or None."""
+        if not 0 < job_id <= MAX_ID:
+            return None
+        rows = await self._rows(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+        )
+        return _job(rows[0]) if rows else None
+
     async def remove_job(self, job_id: int) -> QueuedJob | None:
         """Remove job ``job_id`` whatever its state (unsticks its type)."""
+        if not 0 < job_id <= MAX_ID:  # no such row; SQLite could not bind it
+            return None
         rows = await self._rows(
             f"DELETE FROM jobs WHERE id = ? RETURNING {_JOB_COLUMNS}", (job_id,)
         )
         return _job(rows[0]) if rows else None
 
-    async def reserve_due(self, now: datetime) -> list[QueuedJob]:
-        """Atomically mark every startable job running and return them.
+    async def reserve_due(self, now: datetime, holder: str = "") -> list[QueuedJob]:
+        """Atomically mark every startable job running (by ``holder``, the
+        dispatcher lease's) and return them.
 
         A job is startable when it is due, no job of its type is running and
         no suppression of its type covers ``now``.
@@ -294,7 +349,7 @@ class Store:
         at = to_db(now)
         rows = await self._rows(
             f"""
-            UPDATE jobs SET state = 'running', started_at = :now
+            UPDATE jobs SET state = 'running', started_at = :now, holder = :holder
             WHERE state = 'waiting' AND start_after <= :now
               AND NOT EXISTS (SELECT 1 FROM jobs AS r
                               WHERE r.type = jobs.type AND r.state = 'running')
@@ -303,7 +358,7 @@ class Store:
                                 AND s.start_at <= :now AND s.end_at > :now)
             RETURNING {_JOB_COLUMNS}
             """,
-            {"now": at},
+            {"now": at, "holder": holder},
         )
         return sorted((_job(row) for row in rows), key=lambda j: j.id)
 
@@ -431,15 +486,69 @@ class Store:
         rows = await self._rows("SELECT at FROM heartbeats WHERE role = ?", (role,))
         return from_db(rows[0][0]) if rows else None
 
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits (SQLite's own counter);
+        a cheap read, for noticing work that other processes queued."""
+        async with self._lock:
+            return await self._scalar("PRAGMA data_version")
+
+    # -- the dispatcher lease (see ``lease`` for the contract) ---------------
+
+    async def claim_lease(self, holder: str, now: datetime, until: datetime) -> bool:
+        rows = await self._rows(
+            """INSERT INTO leases (name, holder, until) VALUES (:name, :holder, :until)
+               ON CONFLICT (name) DO UPDATE SET
+                   holder = excluded.holder, until = excluded.until
+               WHERE leases.holder = excluded.holder OR leases.until <= :now
+               RETURNING holder""",
+            {
+                "name": DISPATCHER_LEASE,
+                "holder": holder,
+                "until": to_db(until),
+                "now": to_db(now),
+            },
+        )
+        return bool(rows)
+
+    async def release_lease(self, holder: str) -> None:
+        await self._rows(
+            "DELETE FROM leases WHERE name = ? AND holder = ?",
+            (DISPATCHER_LEASE, holder),
+        )
+
+    async def lease_free(self, now: datetime) -> bool:
+        rows = await self._rows(
+            "SELECT 1 FROM leases WHERE name = ? AND until > ?",
+            (DISPATCHER_LEASE, to_db(now)),
+        )
+        return not rows
+
+    # -- Slack events, once across bot processes ----------------------------
+
+    async def first_event(self, event_id: str, now: datetime) -> bool:
+        """Record a Slack ``event_id``; False if any process recorded it before."""
+        rows = await self._rows(
+            """INSERT INTO slack_events (id, seen_at) VALUES (?, ?)
+               ON CONFLICT DO NOTHING RETURNING 1""",
+            (event_id, to_db(now)),
+        )
+        return bool(rows)
+
+    async def forget_events(self, before: datetime) -> int:
+        rows = await self._rows(
+            "DELETE FROM slack_events WHERE seen_at < ? RETURNING 1", (to_db(before),)
+        )
+        return len(rows)
+
     # -- run history -------------------------------------------------------
 
-    async def start_run(self, job: QueuedJob, log_dir: str) -> int:
+    async def start_run(self, job: QueuedJob, log_dir: str, holder: str = "") -> int:
         """Record that ``job`` (already reserved) has started; the run's id."""
         assert job.started_at is not None, "reserve the job before starting it"
         rows = await self._rows(
             """INSERT INTO runs (job_id, type, args, requester, channel, thread_ts,
-                                 started_at, log_dir)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                                 started_at, log_dir, holder)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (
                 job.id,
                 job.type,
@@ -449,6 +558,7 @@ class Store:
                 job.requester.thread_ts,
                 to_db(job.started_at),
                 log_dir,
+                holder,
             ),
         )
         return rows[0][0]
@@ -469,24 +579,34 @@ class Store:
             (to_db(ended_at), outcome.value, exit_status, message, run_id, job_id),
         )
 
-    async def recover_interrupted(self, now: datetime) -> list[QueuedJob]:
-        """Unblock types left running by a process that died; their jobs.
+    async def recover_interrupted(self, now: datetime, holder: str) -> list[QueuedJob]:
+        """Unblock types left running by other holders of the dispatcher
+        lease, which is ``holder``'s now (so theirs lapsed); their jobs.
 
-        Their runs are recorded as interrupted. Call once, when the
-        dispatcher starts, before it reserves anything.
+        Their runs are recorded as interrupted. Call on taking the lease,
+        before reserving anything.
         """
         at = to_db(now)
         async with self._transaction():
             rows = await self._db.execute_fetchall(
-                f"DELETE FROM jobs WHERE state = 'running' RETURNING {_JOB_COLUMNS}"
+                f"""DELETE FROM jobs WHERE state = 'running' AND holder != ?
+                    RETURNING {_JOB_COLUMNS}""",
+                (holder,),
             )
             await self._db.execute(
                 """UPDATE runs SET outcome = 'interrupted', ended_at = ?,
                        message = 'the bot stopped while this job was running'
-                   WHERE outcome = 'running'""",
-                (at,),
+                   WHERE outcome = 'running' AND holder != ?""",
+                (at, holder),
             )
         return [_job(row) for row in rows]
+
+    async def run_log_dir(self, run_id: int) -> str | None:
+        """Run ``run_id``'s log folder (relative to ``LOGS_DIR``), or None."""
+        if not 0 < run_id <= MAX_ID:
+            return None
+        rows = await self._rows("SELECT log_dir FROM runs WHERE id = ?", (run_id,))
+        return rows[0][0] if rows else None
 
     async def runs(self, limit: int = 50) -> list[RunRecord]:
         """The most recent runs, newest first."""
@@ -541,3 +661,32 @@ def _statements(script: str) -> list[str]:
     if pending.strip(" \n;"):
         raise ValueError(f"incomplete SQL statement in a migration: {pending!r}")
     return statements
+
+
+async def persist(
+    write: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    attempts: int | None = None,
+    first_delay: float = 0.05,
+    max_delay: float = 5.0,
+) -> T:
+    """Run a database write, retrying with backoff while the database fails
+    (locked past the busy timeout, disk full): until it succeeds, or for at
+    most ``attempts`` tries, after which the last error is raised."""
+    delay, tried = first_delay, 0
+    while True:
+        try:
+            result = await write()
+        except sqlite3.Error as exc:
+            tried += 1
+            if attempts is not None and tried >= attempts:
+                raise
+            if tried == 1 or tried % 10 == 0:
+                _log.warning("db_write_failed", what=what, tries=tried, error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if tried:
+            _log.info("db_write_done", what=what, tries=tried + 1)
+        return result

@@ -371,7 +371,7 @@ class SlackEmulator:
         times: int = 1,
     ) -> None:
         """Answer the next `times` calls of `method` with `status` (429 carries
-        `Retry-After`; 500/503 engage slack_sdk's server-error retry) or, with
+        `Retry-After`; 5xx engage the client's server-error retry) or, with
         status 200, with `{"ok": false, "error": error}`. `method` may also be
         `"upload_url"` for the file upload POST."""
         for _ in range(times):
@@ -385,6 +385,9 @@ class SlackEmulator:
         """Send `{"type": "disconnect"}` to the newest connection."""
         return await self.socket.send_disconnect(reason)
 
-    async def redeliver(self, envelope_id: str, reason: str = "timeout") -> Envelope:
-        """Deliver an envelope's payload again with `retry_attempt` + 1."""
-        return await self.socket.redeliver(envelope_id, reason)
+    async def redeliver(
+        self, envelope_id: str, reason: str = "timeout", *, elsewhere: bool = False
+    ) -> Envelope:
+        """Deliver an envelope's payload again with `retry_attempt` + 1; with
+        `elsewhere`, to another connection than the original's."""
+        return await self.socket.redeliver(envelope_id, reason, elsewhere=elsewhere)

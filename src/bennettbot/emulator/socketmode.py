@@ -190,9 +190,13 @@ class SocketModeServer:
         await self._enqueue(envelopes)
         return envelopes
 
-    async def redeliver(self, envelope_id: str, reason: str = "timeout") -> Envelope:
+    async def redeliver(
+        self, envelope_id: str, reason: str = "timeout", *, elsewhere: bool = False
+    ) -> Envelope:
         """Send the same payload again as Slack's retries do: a new envelope,
-        the same `event_id`, `retry_attempt` one higher."""
+        the same `event_id`, `retry_attempt` one higher. With `elsewhere`, to
+        another open connection than the one the original went to (Slack
+        may pick any of an app's connections)."""
         original = self.envelopes[envelope_id]
         again = Envelope(
             envelope_id=str(uuid.uuid4()),
@@ -202,7 +206,21 @@ class SocketModeServer:
             retry_reason=reason,
             accepts_response_payload=original.accepts_response_payload,
         )
-        await self._enqueue([again])
+        if not elsewhere:
+            await self._enqueue([again])
+            return again
+        async with self._lock:
+            others = [
+                c
+                for c in self.open_connections()
+                if c.ready and not c.draining and c.id != original.connection
+            ]
+            if not others:
+                raise ValueError("no other open connection to redeliver to")
+            self.envelopes[again.envelope_id] = again
+            if not await self._send(others[-1], again):
+                raise ConnectionError("the other connection closed")
+        self._changed()
         return again
 
     async def _enqueue(self, envelopes: list[Envelope]) -> None:

@@ -16,6 +16,9 @@ from bennettbot.models import Outcome, RunResult, RunSpec
 
 _OPERATOR_CHARS = frozenset("();<>|&")
 KNOWN_PROGRAMS = 1024
+# Shell keywords, and the shell's builtins: a builtin and the program of the
+# same name may differ (dash's `echo 'a\nb'` prints two lines, /bin/echo
+# one), so these always go through the shell, as written.
 _NOT_PROGRAMS = frozenset(
     [
         "!",
@@ -25,13 +28,18 @@ _NOT_PROGRAMS = frozenset(
         "]]",
         ".",
         ":",
+        "[",
         "alias",
+        "bg",
         "break",
         "case",
         "cd",
+        "chdir",
+        "command",
         "continue",
         "do",
         "done",
+        "echo",
         "elif",
         "else",
         "esac",
@@ -39,22 +47,38 @@ _NOT_PROGRAMS = frozenset(
         "exec",
         "exit",
         "export",
+        "false",
+        "fc",
+        "fg",
         "fi",
         "for",
         "function",
+        "getopts",
+        "hash",
         "if",
         "in",
+        "jobs",
+        "kill",
+        "local",
+        "printf",
+        "pwd",
+        "read",
         "readonly",
         "return",
         "select",
         "set",
         "shift",
         "source",
+        "test",
         "then",
         "time",
+        "times",
         "trap",
+        "true",
+        "type",
         "ulimit",
         "umask",
+        "unalias",
         "unset",
         "until",
         "wait",
@@ -121,11 +145,11 @@ def program_finder(
 class LocalRunner:
     """Runs ``spec.command`` through ``/bin/sh`` on this machine.
 
-    The command gets its own session (so its own process group) and the log
-    files' descriptors as stdout and stderr: the kernel writes its output
-    straight to ``spec.log_dir`` while it runs. A timeout or the cancellation
-    of the calling task kills the whole process group, so children the job
-    started go too.
+    The command gets its own session (so its own process group), its own
+    environment (``spec.env`` only), and the log files' descriptors as stdout
+    and stderr: the kernel writes its output straight to ``spec.log_dir``
+    while it runs. However the job ends (exit, timeout, cancellation), its
+    whole process group is killed, so no child it started outlives it.
     """
 
     def __init__(self) -> None:
@@ -142,7 +166,7 @@ class LocalRunner:
                 process = await asyncio.create_subprocess_shell(
                     exec_form(spec.command, is_program),
                     cwd=spec.cwd,
-                    env=os.environ | dict(spec.env),
+                    env=dict(spec.env),  # the job's own (see jobenv), not ours
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=stdout,
                     stderr=stderr,
@@ -164,6 +188,8 @@ class LocalRunner:
             except asyncio.CancelledError:
                 await _kill(process)
                 raise
+            # whatever it left running in the background goes with it
+            _kill_group(process.pid)
         return exit_result(returncode)
 
     async def close(self) -> None:
@@ -227,6 +253,14 @@ def note(log: IO[bytes], message: str) -> None:
 
 async def _kill(process: asyncio.subprocess.Process) -> None:
     """Kill the process group of ``process`` and reap ``process``."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+    _kill_group(process.pid)
     await process.wait()
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL every process left in group ``pgid`` (the job's session).
+
+    Orphans that die this way are reaped by PID 1: in the image, ``tini``.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
