@@ -9,6 +9,7 @@ import pty
 import signal
 import socket
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import aiohttp
@@ -194,17 +195,7 @@ async def test_role_all_connects_to_slack_answers_and_stops_cleanly(tmp_path):
 
     port = free_port()
     async with SlackEmulator() as slack:
-        env = clean_env(
-            tmp_path,
-            **{**DISPATCHER_ENV, "SLACK_BOT_TOKEN": slack.bot_token},
-            SLACK_APP_TOKEN=slack.app_token,
-            SLACK_SIGNING_SECRET="signing-secret-value",
-            SLACK_API_URL=slack.api_url,
-            BOT_CHECK_FILE=str(tmp_path / "check"),
-            GITHUB_WEBHOOK_SECRET="github-secret-value",
-            WEB_HOST="127.0.0.1",
-            WEB_PORT=str(port),
-        )
+        env = emulator_env(tmp_path, slack, port)
         (tmp_path / "check").write_text("stale")  # from an earlier start
         process = await start(tmp_path, "--role", "all", env=env)
         try:
@@ -235,17 +226,7 @@ async def test_split_roles_as_three_processes_on_one_database(tmp_path):
 
     port = free_port()
     async with SlackEmulator() as slack:
-        env = clean_env(
-            tmp_path,
-            **{**DISPATCHER_ENV, "SLACK_BOT_TOKEN": slack.bot_token},
-            SLACK_APP_TOKEN=slack.app_token,
-            SLACK_SIGNING_SECRET="signing-secret-value",
-            SLACK_API_URL=slack.api_url,
-            BOT_CHECK_FILE=str(tmp_path / "check"),
-            GITHUB_WEBHOOK_SECRET="github-secret-value",
-            WEB_HOST="127.0.0.1",
-            WEB_PORT=str(port),
-        )
+        env = emulator_env(tmp_path, slack, port)
         processes = {}
         for role in ("dispatcher", "web", "bot"):
             processes[role] = await start(tmp_path, "--role", role, env=env)
@@ -274,19 +255,46 @@ async def test_split_roles_as_three_processes_on_one_database(tmp_path):
             check = f"http://127.0.0.1:{port}/check/"
             async with aiohttp.ClientSession() as http, http.get(check) as response:
                 assert (response.status, await response.text()) == (200, "ok")
-            for process in processes.values():
-                process.terminate()
-            for process in processes.values():
-                await asyncio.wait_for(process.communicate(), 30)
+            await stop_processes(processes.values())
         finally:
-            for process in processes.values():
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
+            await kill_processes(processes.values())
     assert [p.returncode for p in processes.values()] == [0, 0, 0]
     # accepted in the bot process → started in the dispatcher process: well
     # under the old 1 s poll (the figure itself is measured in bench/)
     assert max(latencies) < 0.5, latencies
+
+
+def emulator_env(tmp_path: Path, slack, port: int) -> dict[str, str]:
+    """Every role's settings, pointed at the Slack emulator ``slack``."""
+    return clean_env(
+        tmp_path,
+        **{**DISPATCHER_ENV, "SLACK_BOT_TOKEN": slack.bot_token},
+        SLACK_APP_TOKEN=slack.app_token,
+        SLACK_SIGNING_SECRET="signing-secret-value",
+        SLACK_API_URL=slack.api_url,
+        BOT_CHECK_FILE=str(tmp_path / "check"),
+        GITHUB_WEBHOOK_SECRET="github-secret-value",
+        WEB_HOST="127.0.0.1",
+        WEB_PORT=str(port),
+    )
+
+
+async def stop_processes(processes: Iterable[asyncio.subprocess.Process]) -> None:
+    """SIGTERM each one still running, then wait for them all."""
+    processes = list(processes)
+    for process in processes:
+        if process.returncode is None:
+            process.terminate()
+    for process in processes:
+        await asyncio.wait_for(process.communicate(), 30)
+
+
+async def kill_processes(processes: Iterable[asyncio.subprocess.Process]) -> None:
+    """Whatever a failed test left running."""
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import sys
 from bennettbot.emulator import SlackEmulator
 from bennettbot.store import Store
 from conftest import wait_until
-from test_lifecycle import DISPATCHER_ENV, clean_env
+from test_lifecycle import DISPATCHER_ENV, clean_env, kill_processes, stop_processes
 
 
 async def start(tmp_path, role: str, env: dict[str, str], name: str):
@@ -92,16 +92,9 @@ async def test_an_event_and_its_retry_to_the_other_bot_run_the_job_once(tmp_path
                 runs = [r.type for r in await store.runs()]
             finally:
                 await store.close()
-            for process in processes.values():
-                if process.returncode is None:
-                    process.terminate()
-            for process in processes.values():
-                await asyncio.wait_for(process.wait(), 30)
+            await stop_processes(processes.values())
         finally:
-            for process in processes.values():
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
+            await kill_processes(processes.values())
         started = [
             c.params["text"]
             for c in slack.calls_to("chat.postMessage")
