@@ -63,6 +63,9 @@ def test_check_ok(full_env, capsys, role):
     ]
     assert "  test: 4 jobs, 4 commands" in output
     assert not any("showlogs" in line for line in output)  # built in now
+    assert output[2].startswith("local jobs get: PATH, HOME, USER, LOGNAME, LANG")
+    assert "    env: DATA_TEAM_GITHUB_API_TOKEN" in output
+    assert output.count("    env: GCP_CREDENTIALS_PATH, DB_PATH") == 2
     assert output[-1].startswith("database: ")
 
 

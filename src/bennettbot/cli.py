@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import jobenv
 from .jobconfig import JobConfigError, load_job_config
 from .logs import configure_logging
 from .settings import ROLES, SettingsError, load_settings, missing
@@ -78,6 +79,8 @@ def check(role: str) -> int:
     assert config is not None
     print(f"settings: ok for role {role}")
     print(f"job config: {config.path}")
+    base = ", ".join([*jobenv.BASE, "LC_*", *jobenv.ALWAYS])
+    print(f"local jobs get: {base}, and what their namespace lists:")
     for namespace in config.namespaces.values():
         flags = " (restricted)" if namespace.restricted else ""
         where = f", remote {namespace.remote.host}" if namespace.remote else ""
@@ -85,6 +88,8 @@ def check(role: str) -> int:
             f"  {namespace.name}{flags}: {len(namespace.jobs)} jobs, "
             f"{len(namespace.slack)} commands{where}"
         )
+        if namespace.env and not namespace.remote:
+            print(f"    env: {', '.join(namespace.env)}")
     print(f"database: {database}")
     return 0
 
