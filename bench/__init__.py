@@ -20,5 +20,6 @@ BENCHMARKS: dict[str, str] = {
     "web_check": "bench.web:run_check",
     "web_ping": "bench.web:run_ping",
     "web_merged_pr": "bench.web:run_merged_pr",
+    "web_redelivery": "bench.web:run_redelivery",
     "split_roles": "bench.split_roles",
 }

@@ -11,6 +11,10 @@ flight for ``DURATION`` seconds (bounded also by ``MAX_REQUESTS``):
 
 - ``web_check``: ``GET /check/``;
 - ``web_ping``: a signed ``ping`` (``tests/fixtures/github/ping.payload.json``);
+- ``web_redelivery``: the same merged PR with a new ``X-GitHub-Delivery``
+  each time, as GitHub's redeliveries and replayed bodies arrive: the first
+  schedules the deploy, every other is recorded and answered "already
+  handled" (one merge, one deploy);
 - ``web_merged_pr``: a signed ``pull_request`` (the published ``closed``
   payload with ``merged`` set, ~25 KB) for ``proj``. Every request is a
   distinct merge (its own pull request id, signed anew) with its own
@@ -173,6 +177,17 @@ def scenario(name: str) -> Scenario:
             1500,
         )
     body = merged_pr_body()
+    if name == "web_redelivery":
+        return Scenario(
+            name,
+            f"signed merged PR, one merge redelivered ({len(body):,} bytes)",
+            "POST",
+            github,
+            body,
+            signed_headers(body, "pull_request"),
+            1000,
+            max_p99_ms=100,
+        )
     return Scenario(
         name,
         f"signed merged PR, distinct merges ({len(body):,} bytes)",
@@ -327,7 +342,7 @@ async def _bench(
         f"({count:,} requests), p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
         f"{non_2xx} non-2xx, {load.errors} errors"
     )
-    if name == "web_merged_pr":
+    if name in ("web_merged_pr", "web_redelivery"):
         store = await Store.open(db_path)
         try:
             jobs = await store.list_jobs()
@@ -362,3 +377,7 @@ async def run_ping(root: Path, quick: bool) -> list[Line]:
 
 async def run_merged_pr(root: Path, quick: bool) -> list[Line]:
     return await bench(root, quick, "web_merged_pr")
+
+
+async def run_redelivery(root: Path, quick: bool) -> list[Line]:
+    return await bench(root, quick, "web_redelivery")

@@ -25,6 +25,7 @@ BENCHMARKS = (
     "web_check",
     "web_ping",
     "web_merged_pr",
+    "web_redelivery",
     "split_roles",
 )
 

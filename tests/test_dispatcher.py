@@ -388,14 +388,15 @@ async def test_a_run_that_ends_while_the_database_is_locked_is_recorded_later(
     from structlog.testing import capture_logs
 
     store = await Store.open(tmp_path / "bot.db", busy_timeout_ms=50)
-    go = tmp_path / "go"
+    go, started = tmp_path / "go", tmp_path / "started"
     config = job_config(
-        f'[t]\n[t.jobs.wait]\nrun_args_template = "until [ -e {go} ]; do '
-        'sleep 0.01; done; echo done"\nreport_stdout = true\n'
+        f'[t]\n[t.jobs.wait]\nrun_args_template = "touch {started}; '
+        f'until [ -e {go} ]; do sleep 0.01; done; echo done"\nreport_stdout = true\n'
     )
     rig = make_rig(store, clock, tmp_path, config)
     await store.schedule_job("t_wait", {}, ALICE, clock.now())
     await rig.dispatcher.run_once()
+    await wait_until(started.exists)  # its run is recorded: only its end is left
     locker = await aiosqlite.connect(tmp_path / "bot.db")
     try:
         with capture_logs() as logs:

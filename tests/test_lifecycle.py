@@ -260,8 +260,9 @@ async def test_split_roles_as_three_processes_on_one_database(tmp_path):
             await kill_processes(processes.values())
     assert [p.returncode for p in processes.values()] == [0, 0, 0]
     # accepted in the bot process → started in the dispatcher process: well
-    # under the old 1 s poll (the figure itself is measured in bench/)
-    assert max(latencies) < 0.5, latencies
+    # under the old 1 s poll, which gave about 0.5 s (the figure itself is
+    # measured in bench/)
+    assert sorted(latencies)[1] < 0.25, latencies
 
 
 def emulator_env(tmp_path: Path, slack, port: int) -> dict[str, str]:

@@ -189,7 +189,7 @@ async def test_slow_and_half_sent_requests_are_dropped_and_do_not_block(store, c
                         b"GET /check/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                         [],
                     ),
-                    timeout,
+                    2.0,  # promptly, though 250 connections are held
                 )
                 assert (status, answer) == (200, b"ok")
             # each is closed by the server (EOF) within the read timeout
