@@ -188,6 +188,47 @@ async def test_after_a_holder_dies_the_standby_takes_over_when_its_lease_lapses(
     assert len(rig.interrupted_notices()) == 1
 
 
+async def lease_until(db: Path) -> float:
+    """When the dispatcher lease lapses (Unix seconds), 0 when nobody holds it."""
+    async with aiosqlite.connect(db) as connection:
+        rows = await connection.execute_fetchall("SELECT until FROM leases")
+    return rows[0][0] / 1e6 if rows else 0.0
+
+
+async def test_a_holder_keeps_its_lease_while_its_jobs_finish_after_sigterm(
+    tmp_path, slack
+):
+    async with dispatchers(tmp_path, slack, lease_seconds=2) as rig:
+        a = await rig.start("a")
+        await rig.said("a", "dispatcher_active")
+        store = await Store.open(tmp_path / "bot.db")
+        try:
+            slow_thread = await queue(store, "lease_slow", slack)
+            await wait_until((rig.workdir / "started-slow").exists, 15)
+            await rig.start("b")
+            await rig.said("b", "dispatcher_standby")
+            a.send_signal(signal.SIGTERM)  # a deploy retires A mid-job
+            stopped_at = time.time()
+            # A keeps renewing its 2 s lease during its grace: wait until it
+            # has been renewed past two lease lengths after the SIGTERM
+            async with asyncio.timeout(15):
+                while await lease_until(tmp_path / "bot.db") < stopped_at + 4:
+                    await asyncio.sleep(0.05)
+            assert "dispatcher_active" not in rig.log("b")
+            (rig.workdir / "release-slow").touch()
+            await slack.wait_for_reply(
+                "C0GENERAL", slow_thread, contains="succeeded", timeout=15
+            )
+            assert await asyncio.wait_for(a.wait(), 30) == 0
+            await rig.said("b", "dispatcher_active")  # at once, on the release
+            runs = await store.runs()
+        finally:
+            await store.close()
+    assert rig.interrupted_notices() == []
+    assert [r.outcome for r in runs] == [Outcome.SUCCEEDED]
+    assert len(rig.ran("slow")) == 1
+
+
 # -- the lease's contract, on one database ----------------------------------
 
 
@@ -238,3 +279,28 @@ async def test_only_other_holders_runs_are_recovered(store):
     assert [j.type for j in recovered] == ["t_theirs"]
     outcomes = {r.type: r.outcome for r in await store.runs()}
     assert outcomes == {"t_mine": Outcome.RUNNING, "t_theirs": Outcome.INTERRUPTED}
+
+
+async def test_a_dispatcher_that_loses_its_lease_ends_its_runs_itself(store, tmp_path):
+    from conftest import ALICE, job_config, make_rig
+
+    clock = FakeClock()
+    config = job_config('[t]\n[t.jobs.wait]\nrun_args_template = "sleep 30"\n')
+    rig = make_rig(store, clock, tmp_path, config)
+    await store.schedule_job("t_wait", {}, ALICE, clock.now())
+    await rig.dispatcher.run_once()
+    assert rig.dispatcher.running == 1
+
+    async def failing(*_: object) -> bool:
+        raise aiosqlite.OperationalError("database is locked")
+
+    store.claim_lease = failing  # type: ignore[method-assign]
+    clock.advance(31)  # no renewal for longer than the lease: it lapsed
+    await rig.dispatcher.run_once()
+    await rig.dispatcher.wait_idle(10)
+    [run] = await store.runs()
+    assert run.outcome is Outcome.INTERRUPTED
+    [failure] = rig.notifier.of_kind("failure")
+    assert "interrupted" in failure.text
+    # the next holder finds nothing of ours to recover, and says nothing more
+    assert await store.recover_interrupted(clock.now(), "next-holder") == []

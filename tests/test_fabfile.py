@@ -140,3 +140,24 @@ async def test_a_fabfile_over_the_limit_is_refused_and_the_last_copy_kept(
     assert reason == f"{URL} is larger than 1,000 bytes; not used"
     assert dest.read_bytes() == OLD
     assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no leftovers
+
+
+async def test_a_redirect_off_https_is_refused(session, dest):
+    # 0.0.0.0 reaches this machine but is not a loopback name that plain
+    # HTTP is allowed for: it stands for any plain-HTTP host here
+    app = web.Application()
+    port = {}
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://0.0.0.0:{port['n']}/real")
+
+    app.router.add_get("/fabfile.py", moved)
+    app.router.add_get("/real", lambda _: web.Response(body=b"# evil\n"))
+    async with TestServer(app, host="127.0.0.1") as server:
+        port["n"] = server.port
+        url = str(server.make_url("/fabfile.py"))
+        reason = await fetch_fabfile(session, url, dest)
+    assert reason == (
+        f"{url} redirected to http://0.0.0.0:{port['n']}/real, which is not HTTPS"
+    )
+    assert dest.read_bytes() == OLD

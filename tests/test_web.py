@@ -509,3 +509,23 @@ def test_any_callback_shape_is_answered_200_or_400(payload, tmp_path_factory):
     message = payload.get("message") if isinstance(payload, dict) else None
     right = isinstance(message, str) and bool(message.strip())
     assert (status, bool(posted)) == ((200, True) if right else (400, False))
+
+
+async def test_a_delivery_whose_deploy_could_not_be_queued_can_come_again(
+    app, store, monkeypatch
+):
+    import sqlite3
+
+    real = store.schedule_job
+
+    async def locked(*args, **kwargs):
+        monkeypatch.setattr(store, "schedule_job", real)  # once only
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "schedule_job", locked)
+    body = merged_pr()
+    first = await app.github(body, signed(body, "pull_request", "d-9"))
+    assert first.status == 500 and await store.list_jobs() == []
+    again = await app.github(body, signed(body, "pull_request", "d-9"))  # redelivered
+    assert (again.status, await again.text()) == (200, "deploy scheduled")
+    assert len(await store.list_jobs()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .models import Clock
+from .models import Clock, StartupError
 from .responder import Responder
 from .slack_app import (
     BotIdentity,
@@ -70,7 +71,7 @@ async def run_bot(
         return  # stopped while Slack was away
     identity, support_channel, joined = started
     handlers = SlackHandlers(client, identity, responder, store, clock, support_channel)
-    await store.forget_events(clock.now() - EVENTS_KEPT)
+    await _forget_old_events(store, clock)
 
     async def first_event(event_id: str) -> bool:
         return await store.first_event(event_id, clock.now())
@@ -93,7 +94,7 @@ async def run_bot(
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(PRUNE_EVERY):
                     await stop.wait()
-            await store.forget_events(clock.now() - EVENTS_KEPT)
+            await _forget_old_events(store, clock)
     finally:
         await handler.close_async()
         log.info("disconnected")
@@ -111,13 +112,29 @@ async def _until_slack_answers(
             return await chores()
         except (aiohttp.ClientError, TimeoutError, SlackApiError) as exc:
             if isinstance(exc, SlackApiError) and not _transient(exc):
-                raise
+                error = exc.response.get("error", "an error")
+                raise StartupError(
+                    f"SLACK_BOT_TOKEN: Slack answered {error!r} at start "
+                    f"({_method(exc)}): check the token and the app's scopes"
+                ) from None
             log.warning("slack_unavailable_at_start", error=repr(exc), retry_in=delay)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await stop.wait()
                 return None
         delay = min(delay * 2, 30.0)
+
+
+async def _forget_old_events(store: Store, clock: Clock) -> None:
+    try:
+        await store.forget_events(clock.now() - EVENTS_KEPT)
+    except sqlite3.Error as exc:  # a busy database: next time
+        log.warning("forget_events_failed", error=str(exc))
+
+
+def _method(exc: SlackApiError) -> str:
+    url = str(getattr(exc.response, "api_url", ""))
+    return url.rsplit("/", 1)[-1] or "a Web API call"
 
 
 def _transient(exc: SlackApiError) -> bool:

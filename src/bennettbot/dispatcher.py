@@ -203,9 +203,29 @@ class Dispatcher:
                 self._active = False
         elif was_active and not self._active and not self._stopping:
             log.warning("dispatcher_lease_lost", holder=self._lease.holder)
+            self._let_go()
         elif not self._active and not self._said_standby:
             log.info("dispatcher_standby", holder=self._lease.holder)
         self._said_standby = not self._active
+
+    async def _hold_while_finishing(self) -> None:
+        """During shutdown: renew the lease if it is ours, and beat."""
+        last_beat = self._clock.now()
+        while True:
+            if self._lease.active():
+                await self._lease.keep()  # renews when due; never claims
+            now = self._clock.now()
+            if (now - last_beat).total_seconds() >= HEARTBEAT:
+                await self._beat(now)
+                last_beat = now
+            await asyncio.sleep(min(1.0, max(0.05, self._lease.next_look_in())))
+
+    def _let_go(self) -> None:
+        """The lease lapsed while we held it: another dispatcher may take
+        over, so our runs end now (recorded as interrupted) rather than run
+        on beside its."""
+        for task in self._tasks.values():
+            task.cancel()
 
     async def _beat(self, now: datetime) -> None:
         """The heartbeat the healthcheck reads; a failure is logged, not fatal
@@ -246,11 +266,17 @@ class Dispatcher:
         async with self._pass:  # a pass in progress may still start jobs
             tasks = list(self._tasks.values())
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+            # The runs are ours until they end: keep the lease (and the
+            # heartbeat) while they finish, or a standby would take over.
+            keeper = asyncio.create_task(self._hold_while_finishing())
+            try:
+                _, pending = await asyncio.wait(tasks, timeout=grace)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending)
+            finally:
+                keeper.cancel()
         self._active = False
         try:
             await persist(self._lease.release, what="lease release", attempts=3)
@@ -286,7 +312,7 @@ class Dispatcher:
             result = RunResult(Outcome.ERROR, message=f"internal error ({exc!r})")
         finally:
             ended = self._clock.now()
-            await persist(  # until it is recorded: never left "running"
+            recorded = await persist(  # until it is recorded: never "running"
                 lambda: self._store.finish_run(
                     run_id,
                     job.id,
@@ -294,6 +320,7 @@ class Dispatcher:
                     result.outcome,
                     result.exit_status,
                     result.message,
+                    holder=self._lease.holder,
                 ),
                 what="run end",
             )
@@ -306,13 +333,18 @@ class Dispatcher:
                 message=result.message or None,
             )
             await notice
-            await self._say(self._report(job, definition, result, relative_log_dir))
+            if recorded:
+                await self._say(self._report(job, definition, result, relative_log_dir))
+            else:  # the next holder of the lease recorded it and told the thread
+                bound.warning("run_recorded_elsewhere")
 
     async def _setup_failed(self, job: QueuedJob, exc: Exception) -> None:
         """The run could not even be recorded: unblock the type and say so."""
         log.exception("job_setup_failed", job_id=job.id, job_type=job.type)
-        with contextlib.suppress(Exception):
-            await self._store.remove_job(job.id)
+        try:  # the database may be what failed: retry until the type is free
+            await persist(lambda: self._store.remove_job(job.id), what="job release")
+        except Exception:
+            log.exception("job_release_failed", job_id=job.id)
         result = RunResult(Outcome.ERROR, message=f"it could not be set up ({exc})")
         await self._say(
             self._notifier.report_failure(

@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO
 
 import aiohttp
 
+from .jobconfig import FABFILE_URL
+
 MAX_FABFILE_BYTES = 5 << 20
+_ALLOWED = re.compile(FABFILE_URL)
 CHUNK = 64 << 10
 
 
@@ -45,6 +49,8 @@ async def fetch_fabfile(
         ) as response:
             if response.status != 200:
                 return f"HTTP {response.status} fetching {url}"
+            if not _ALLOWED.match(str(response.url)):  # redirected off HTTPS
+                return f"{url} redirected to {response.url}, which is not HTTPS"
             size = 0
             async for chunk in response.content.iter_chunked(CHUNK):
                 size += len(chunk)

@@ -33,7 +33,7 @@ Action = Literal[
 ]
 _NAMESPACE_RE = re.compile(r"[a-z0-9-]+")
 # A fabfile comes over HTTPS; plain HTTP only from this machine (tests).
-_FABFILE_URL = r"^(https://|http://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/)"
+FABFILE_URL = r"^(https://|http://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/)"
 _PARAM_RE = re.compile(r"\[([A-Za-z_][A-Za-z0-9_]*)\]")
 
 
@@ -134,7 +134,7 @@ class Namespace(_Frozen):
     description: str = ""
     restricted: bool = False
     default_channel: str = ""
-    fabfile: Annotated[str, Field(pattern=_FABFILE_URL)] | None = None
+    fabfile: Annotated[str, Field(pattern=FABFILE_URL)] | None = None
     # variables these jobs get from the bot's settings or environment
     env: tuple[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], ...] = ()
     jobs: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")], JobDef] = Field(

@@ -466,6 +466,14 @@ class Store:
         )
         return bool(rows)
 
+    async def forget_delivery(self, *ids: str) -> None:
+        """Forget these delivery ids (their work was not done after all)."""
+        async with self._transaction():
+            for delivery_id in ids:
+                await self._db.execute(
+                    "DELETE FROM github_deliveries WHERE id = ?", (delivery_id,)
+                )
+
     async def forget_deliveries(self, before: datetime) -> int:
         """Forget delivery ids recorded before ``before``; how many."""
         rows = await self._rows(
@@ -571,13 +579,27 @@ class Store:
         outcome: Outcome,
         exit_status: int | None = None,
         message: str = "",
-    ) -> None:
-        """Record how a run ended; the schema's trigger takes its job off the queue."""
-        await self._rows(
+        *,
+        holder: str = "",
+    ) -> bool:
+        """Record how a run of ``holder`` ended; the schema's trigger takes
+        its job off the queue. False when the run was no longer running as
+        ``holder``'s (the next holder of the lease recorded it already)."""
+        rows = await self._rows(
             """UPDATE runs SET ended_at = ?, outcome = ?, exit_status = ?, message = ?
-               WHERE id = ? AND job_id = ?""",
-            (to_db(ended_at), outcome.value, exit_status, message, run_id, job_id),
+               WHERE id = ? AND job_id = ? AND outcome = 'running' AND holder = ?
+               RETURNING 1""",
+            (
+                to_db(ended_at),
+                outcome.value,
+                exit_status,
+                message,
+                run_id,
+                job_id,
+                holder,
+            ),
         )
+        return bool(rows)
 
     async def recover_interrupted(self, now: datetime, holder: str) -> list[QueuedJob]:
         """Unblock types left running by other holders of the dispatcher

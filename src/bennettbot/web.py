@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -196,12 +197,17 @@ async def github(request: web.Request) -> web.Response:
     if delivery and not await deps.store.first_delivery(delivery, now):
         return web.Response(text="already handled")
     # The same merge replayed under another (or no) delivery id: once only.
-    if not await deps.store.first_delivery(f"merge:{project}:{pull.id}", now):
+    merge = f"merge:{project}:{pull.id}"
+    if not await deps.store.first_delivery(merge, now):
         return web.Response(text="already handled")
     channel = namespace.default_channel
-    result = await deps.scheduler.schedule_job(
-        f"{project}_deploy", {}, Requester(channel=channel), DEPLOY_DELAY_SECONDS
-    )
+    try:
+        result = await deps.scheduler.schedule_job(
+            f"{project}_deploy", {}, Requester(channel=channel), DEPLOY_DELAY_SECONDS
+        )
+    except BaseException:  # not queued: GitHub's redelivery must be able to
+        await deps.store.forget_delivery(merge, delivery)
+        raise
     if result.suppressed_until is not None:
         text = messages.deploy_suppressed(
             project, result.suppressed_until, _cancel_command(namespace, deps.bot_name)
@@ -258,7 +264,10 @@ def build_web_app(
     app.add_routes(routes)
 
     async def forget_old_deliveries(app: web.Application) -> None:
-        await deps.store.forget_deliveries(deps.clock.now() - DELIVERIES_KEPT)
+        try:
+            await deps.store.forget_deliveries(deps.clock.now() - DELIVERIES_KEPT)
+        except sqlite3.Error as exc:  # tried again at the next start
+            log.warning("forget_deliveries_failed", error=str(exc))
 
     app.on_startup.append(forget_old_deliveries)
     return app
