@@ -34,6 +34,7 @@ from .common import (
     start_service,
     storage_environment,
 )
+from .slackrig import JOBS_TOML
 from .web import cpu_seconds
 
 SAMPLES, QUICK_SAMPLES = 200, 20
@@ -41,21 +42,11 @@ IDLE, QUICK_IDLE = 30.0, 5.0
 WARM_UP = 3
 PAUSE = 0.02
 STARTED = "Command `test_echo` about to start"
-JOBS = """
-[test]
-[test.jobs.echo]
-run_args_template = "echo {word}"
-report_stdout = true
-[[test.slack]]
-command = "echo [word]"
-action = "schedule_job"
-job_type = "echo"
-"""
 
 
 def environment(root: Path, slack: SlackEmulator) -> dict[str, str]:
     config = root / "jobs.toml"
-    config.write_text(JOBS)
+    config.write_text(JOBS_TOML)  # the Slack benchmarks' `echo` job
     return clean_environment() | {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_APP_TOKEN": slack.app_token,

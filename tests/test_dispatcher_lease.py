@@ -100,6 +100,18 @@ async def dispatchers(tmp, slack, lease_seconds=30.0) -> AsyncIterator[Dispatche
         await rig.close()
 
 
+async def a_running_b_standing_by(rig: Dispatchers, store: Store):
+    """A active with a `lease_slow` job running, then B started beside it (a
+    deploy's new container) and waiting as a standby; A and the job's thread."""
+    a = await rig.start("a")
+    await rig.said("a", "dispatcher_active")
+    slow_thread = await queue(store, "lease_slow", rig.slack)
+    await wait_until((rig.workdir / "started-slow").exists, 15)
+    await rig.start("b")
+    await rig.said("b", "dispatcher_standby")
+    return a, slow_thread
+
+
 async def holders(db: Path) -> dict[str, str]:
     """Each run's type and the lease holder that ran it."""
     async with aiosqlite.connect(db) as connection:
@@ -122,14 +134,9 @@ async def test_a_second_dispatcher_waits_as_a_standby_then_takes_over_at_once(
     tmp_path, slack
 ):
     async with dispatchers(tmp_path, slack) as rig:
-        a = await rig.start("a")
-        await rig.said("a", "dispatcher_active")
         store = await Store.open(tmp_path / "bot.db")
         try:
-            slow_thread = await queue(store, "lease_slow", slack)
-            await wait_until((rig.workdir / "started-slow").exists, 15)
-            await rig.start("b")  # the new container, while A's job runs
-            await rig.said("b", "dispatcher_standby")
+            a, slow_thread = await a_running_b_standing_by(rig, store)
             assert "dispatcher_active" not in rig.log("b")
             (rig.workdir / "release-slow").touch()
             await slack.wait_for_reply(
@@ -162,14 +169,9 @@ async def test_after_a_holder_dies_the_standby_takes_over_when_its_lease_lapses(
     tmp_path, slack
 ):
     async with dispatchers(tmp_path, slack, lease_seconds=2) as rig:
-        a = await rig.start("a")
-        await rig.said("a", "dispatcher_active")
         store = await Store.open(tmp_path / "bot.db")
         try:
-            slow_thread = await queue(store, "lease_slow", slack)
-            await wait_until((rig.workdir / "started-slow").exists, 15)
-            await rig.start("b")
-            await rig.said("b", "dispatcher_standby")
+            a, slow_thread = await a_running_b_standing_by(rig, store)
             await queue(store, "lease_slow", slack)  # waits behind the running one
             a.kill()  # no clean shutdown, no release
             await a.wait()
@@ -199,14 +201,9 @@ async def test_a_holder_keeps_its_lease_while_its_jobs_finish_after_sigterm(
     tmp_path, slack
 ):
     async with dispatchers(tmp_path, slack, lease_seconds=2) as rig:
-        a = await rig.start("a")
-        await rig.said("a", "dispatcher_active")
         store = await Store.open(tmp_path / "bot.db")
         try:
-            slow_thread = await queue(store, "lease_slow", slack)
-            await wait_until((rig.workdir / "started-slow").exists, 15)
-            await rig.start("b")
-            await rig.said("b", "dispatcher_standby")
+            a, slow_thread = await a_running_b_standing_by(rig, store)
             a.send_signal(signal.SIGTERM)  # a deploy retires A mid-job
             stopped_at = time.time()
             # A keeps renewing its 2 s lease during its grace: wait until it
