@@ -29,7 +29,7 @@ from .notifier import LogNotifier, Notifier
 from .responder import Responder
 from .runners import LocalRunner
 from .scheduler import Scheduler
-from .settings import Role, Settings
+from .settings import SERVICE_ROLES, Role, Settings
 from .signing import callback_url
 from .slack_notifier import SlackNotifier, add_retries
 from .store import Store
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from .web import WebDeps
 
 log = structlog.get_logger("app")
-BUILT_ROLES: frozenset[Role] = frozenset({"bot", "dispatcher", "web"})
 
 
 @dataclass
@@ -53,7 +52,7 @@ class Engine:
     scheduler: Scheduler
     responder: Responder
     slack: AsyncWebClient | None  # None when no bot token is set
-    dispatcher_notifier: Notifier
+    notifier: Notifier  # the dispatcher's and the web server's way to Slack
     clock: Clock
 
 
@@ -187,7 +186,7 @@ def _bot(
         check_file=settings.BOT_CHECK_FILE,
         responder=engine.responder,
         store=engine.store,
-        clock=SystemClock(),
+        clock=engine.clock,  # one clock in the process
         stop=stop,
         ping_interval=ping_interval,
     )
@@ -214,7 +213,7 @@ def web_deps(engine: Engine) -> WebDeps:
         scheduler=engine.scheduler,
         store=engine.store,
         clock=engine.clock,
-        post=engine.dispatcher_notifier.post,
+        post=engine.notifier.post,
         github_secret=_secret(settings.GITHUB_WEBHOOK_SECRET),
         callback_secret=_secret(settings.EBMBOT_WEBHOOK_SECRET),
         bot_name=settings.SLACK_APP_USERNAME,
@@ -255,7 +254,7 @@ async def serve(settings: Settings, role: Role, config: JobConfig | None = None)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    roles = set(BUILT_ROLES) if role == "all" else {role}
+    roles = set(SERVICE_ROLES) if role == "all" else {role}
     log.info("starting", roles=sorted(roles))
     async with open_engine(settings, config=config) as engine:
         await run_roles(engine, roles, stop)

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Role = Literal["all", "bot", "dispatcher", "web"]
 ROLES: tuple[Role, ...] = ("all", "bot", "dispatcher", "web")
-_SERVICE_ROLES = frozenset({"bot", "dispatcher", "web"})
+SERVICE_ROLES: frozenset[Role] = frozenset({"bot", "dispatcher", "web"})
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED_JOB_CONFIG = PACKAGE_DIR / "job_config.toml"
@@ -195,7 +195,7 @@ def _who(name: str, roles: tuple[str, ...]) -> str:
 def _expand(roles: Role | Iterable[Role]) -> set[str]:
     if isinstance(roles, str):
         roles = (roles,)  # type: ignore[assignment]
-    return {r for role in roles for r in (_SERVICE_ROLES if role == "all" else (role,))}
+    return {r for role in roles for r in (SERVICE_ROLES if role == "all" else (role,))}
 
 
 def load_settings(
@@ -221,7 +221,7 @@ def load_settings(
         problems = [
             f"{name}: {message}"
             for name, message in errors
-            if wanted & _USED_BY.get(name, _SERVICE_ROLES)
+            if wanted & _USED_BY.get(name, SERVICE_ROLES)
         ]
         if problems:
             raise SettingsError(problems)
