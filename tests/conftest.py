@@ -77,6 +77,28 @@ async def slack() -> AsyncIterator[SlackEmulator]:
         yield emulator
 
 
+E2E_JOBS = Path(__file__).parent / "fixtures" / "e2e_jobs.toml"
+E2E_GITHUB_SECRET = "e2e-github-secret"
+E2E_CALLBACK_SECRET = "e2e-callback-secret"
+
+
+@pytest.fixture
+async def bot(slack, tmp_path: Path, clean_env: Path):
+    """The bot and dispatcher roles against the emulator, with the end-to-end
+    job config (``fixtures/e2e_jobs.toml``); a test module may define its own."""
+    from e2e_rig import running_bot  # it imports this module
+
+    async with running_bot(
+        slack,
+        tmp_path,
+        JOB_CONFIG_PATH=E2E_JOBS,
+        WORKSPACE_DIR=tmp_path / "workspace",  # none: jobs run in FAB_WORKSPACE_DIR
+        GITHUB_WEBHOOK_SECRET=E2E_GITHUB_SECRET,
+        EBMBOT_WEBHOOK_SECRET=E2E_CALLBACK_SECRET,
+    ) as running:
+        yield running
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

@@ -16,24 +16,8 @@ from bennettbot.app import web_deps
 from bennettbot.emulator import SlackEmulator
 from bennettbot.signing import make_token
 from bennettbot.web import build_web_app
-from e2e_rig import running_bot
-
-JOBS = Path(__file__).parent / "fixtures" / "e2e_jobs.toml"
-GITHUB_SECRET = "e2e-github-secret"
-CALLBACK_SECRET = "e2e-callback-secret"
-
-
-@pytest.fixture
-async def bot(slack, tmp_path, clean_env):
-    async with running_bot(
-        slack,
-        tmp_path,
-        JOB_CONFIG_PATH=JOBS,
-        WORKSPACE_DIR=tmp_path / "workspace",  # none: jobs run in FAB_WORKSPACE_DIR
-        GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
-        EBMBOT_WEBHOOK_SECRET=CALLBACK_SECRET,
-    ) as running:
-        yield running
+from conftest import E2E_CALLBACK_SECRET as CALLBACK_SECRET
+from conftest import E2E_GITHUB_SECRET as GITHUB_SECRET
 
 
 async def reacted(slack: SlackEmulator, channel: str, ts: str, name: str) -> None:

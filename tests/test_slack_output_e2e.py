@@ -5,26 +5,10 @@ as arguments, or that jobs print, do not ping anyone."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from bennettbot import messages
 from bennettbot.emulator import Message, SlackEmulator
-from e2e_rig import Bot, running_bot
-
-JOBS = Path(__file__).parent / "fixtures" / "e2e_jobs.toml"
-
-
-@pytest.fixture
-async def bot(slack, tmp_path, clean_env):
-    async with running_bot(
-        slack,
-        tmp_path,
-        JOB_CONFIG_PATH=JOBS,
-        WORKSPACE_DIR=tmp_path / "workspace",  # none: jobs run in FAB_WORKSPACE_DIR
-    ) as running:
-        yield running
+from e2e_rig import Bot
 
 
 def file_text(slack: SlackEmulator, message: Message) -> str:

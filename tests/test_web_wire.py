@@ -9,7 +9,6 @@ import json
 import socket
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -18,26 +17,11 @@ from bennettbot.app import web_deps
 from bennettbot.models import FakeClock
 from bennettbot.signing import make_token
 from bennettbot.web import build_web_app, serving
-from e2e_rig import running_bot
+from conftest import E2E_CALLBACK_SECRET as CALLBACK_SECRET
+from conftest import E2E_GITHUB_SECRET as GITHUB_SECRET
 from test_web import make_deps, merged_pr, signed
 
-JOBS = Path(__file__).parent / "fixtures" / "e2e_jobs.toml"
-GITHUB_SECRET = "gh-webhook-secret"  # as test_web's `signed` uses
-CALLBACK_SECRET = "wire-callback-secret"
 SEGMENT = 1460  # a typical TCP payload on Ethernet
-
-
-@pytest.fixture
-async def bot(slack, tmp_path, clean_env):
-    async with running_bot(
-        slack,
-        tmp_path,
-        JOB_CONFIG_PATH=JOBS,
-        WORKSPACE_DIR=tmp_path / "workspace",
-        GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
-        EBMBOT_WEBHOOK_SECRET=CALLBACK_SECRET,
-    ) as running:
-        yield running
 
 
 @pytest.fixture
@@ -112,7 +96,7 @@ async def deploy_notice(bot) -> str:
 
 async def test_a_merged_pr_in_small_segments_schedules_a_deploy(bot, port):
     body = big_merged_pr()
-    headers = signed(body, "pull_request", "wire-1")
+    headers = signed(body, "pull_request", "wire-1", GITHUB_SECRET)
     status, answer = await exchange(
         port, head("/github/deployproj/", headers, len(body)), segments(body)
     )
@@ -124,7 +108,7 @@ async def test_a_merged_pr_in_small_segments_schedules_a_deploy(bot, port):
 
 async def test_a_chunked_merged_pr_schedules_a_deploy(bot, port):
     body = big_merged_pr()
-    headers = signed(body, "pull_request", "wire-2")
+    headers = signed(body, "pull_request", "wire-2", GITHUB_SECRET)
     status, _ = await exchange(
         port, head("/github/deployproj/", headers, None), chunked(body, 1000)
     )
@@ -148,7 +132,7 @@ async def test_a_callback_in_small_segments_is_posted_in_its_thread(bot, port):
 
 async def test_a_20_mib_chunked_body_is_413_not_403(bot, port):
     body = b"x" * (20 << 20)
-    headers = signed(body, "pull_request", "wire-3")
+    headers = signed(body, "pull_request", "wire-3", GITHUB_SECRET)
     status, _ = await exchange(
         port, head("/github/deployproj/", headers, None), chunked(body, 64 << 10), 0
     )
