@@ -6,11 +6,12 @@ venv := ".venv/bin"
 test *args:
     scripts/test {{args}}
 
-# lint and check formatting
+# lint, check formatting, and type-check src/
 check:
     scripts/setup >/dev/null
     {{venv}}/ruff check .
     {{venv}}/ruff format --check .
+    {{venv}}/mypy
 
 # fix lint and formatting where ruff can
 fix:

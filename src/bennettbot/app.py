@@ -254,7 +254,7 @@ async def serve(settings: Settings, role: Role, config: JobConfig | None = None)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    roles = set(SERVICE_ROLES) if role == "all" else {role}
+    roles: set[str] = set(SERVICE_ROLES) if role == "all" else {role}
     log.info("starting", roles=sorted(roles))
     async with open_engine(settings, config=config) as engine:
         await run_roles(engine, roles, stop)

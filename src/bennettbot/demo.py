@@ -47,8 +47,8 @@ async def _lines(stream: TextIO) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
-    while line := await reader.readline():
-        yield line.decode("utf-8", "replace")
+    while raw := await reader.readline():
+        yield raw.decode("utf-8", "replace")
 
 
 def _where(slack: SlackEmulator, channel: str, thread_ts: str | None) -> str:

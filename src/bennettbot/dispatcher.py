@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -155,8 +156,11 @@ class Dispatcher:
                 self._idle.clear()
                 task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
                 self._tasks[job.id] = task
-                task.add_done_callback(lambda _, job_id=job.id: self._forget(job_id))
+                task.add_done_callback(partial(self._forget_task, job.id))
             return await self._store.next_wakeup(now)
+
+    def _forget_task(self, job_id: int, _: asyncio.Task[None]) -> None:
+        self._forget(job_id)
 
     def _forget(self, job_id: int) -> None:
         self._tasks.pop(job_id, None)
@@ -241,8 +245,9 @@ class Dispatcher:
 
     async def _watch_other_processes(self) -> None:
         """Wake up when another process commits (e.g. the bot queued a job)."""
-        seen = None
+        seen: int | None = None
         while True:
+            version: int | None
             try:
                 version = await self._store.data_version()
             except sqlite3.Error:
@@ -378,12 +383,13 @@ class Dispatcher:
             spec_cwd: Path | str = namespace.remote.cwd
             runner, remote = self._ssh, namespace.remote.to_remote()
         else:
-            spec_cwd = self._namespace_dirs.get(namespace.name)
-            if spec_cwd is None:
-                spec_cwd = self._folders.namespace_dir(namespace.name)
-                self._namespace_dirs[namespace.name] = spec_cwd
+            folder = self._namespace_dirs.get(namespace.name)
+            if folder is None:
+                folder = self._folders.namespace_dir(namespace.name)
+                self._namespace_dirs[namespace.name] = folder
+            spec_cwd = folder
             if namespace.fabfile and self._fetch is not None:
-                problem = await self._fetch(namespace.fabfile, spec_cwd / "fabfile.py")
+                problem = await self._fetch(namespace.fabfile, folder / "fabfile.py")
                 if problem:
                     await self._say(
                         self._notifier.notify_logs(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -325,6 +325,6 @@ def _check_namespace(namespace: Namespace) -> list[str]:
     return problems
 
 
-def _show(params: object) -> str:
-    names = sorted(params) if isinstance(params, (set, frozenset)) else params
-    return "[" + ", ".join(str(p) for p in names) + "]" if names else "none"
+def _show(params: Iterable[str]) -> str:
+    names = sorted(params) if isinstance(params, (set, frozenset)) else list(params)
+    return "[" + ", ".join(names) + "]" if names else "none"

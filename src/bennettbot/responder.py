@@ -92,9 +92,12 @@ class Responder:
                 return Reply(
                     messages.general_help(self._config.namespaces, self._bot_name)
                 )
-            case commands.Help(name):
-                namespace = self._config.namespaces[name]
-                return Reply(messages.namespace_help(namespace, self._bot_name))
+            case commands.Help(str(name)):
+                return Reply(
+                    messages.namespace_help(
+                        self._config.namespaces[name], self._bot_name
+                    )
+                )
             case commands.Run(found):
                 if found.namespace.restricted and await _ask(is_guest):
                     return Reply(messages.restricted(found.namespace.name))

@@ -171,15 +171,15 @@ class Settings(BaseSettings):
 
     def problems(self, *roles: Role) -> list[str]:
         """One line per variable that ``roles`` need but is missing or malformed."""
-        roles = tuple(sorted(_expand(roles)))  # type: ignore[assignment]
-        needed = dict.fromkeys(name for r in roles for name in _REQUIRED[r])
+        services = tuple(sorted(_expand(roles)))  # "all" is every service role
+        needed = dict.fromkeys(name for r in services for name in _REQUIRED[r])
         found = []
         for name in needed:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
             if not value:
-                found.append(f"{name}: not set (needed by the {_who(name, roles)})")
+                found.append(f"{name}: not set (needed by the {_who(name, services)})")
             elif name in _TOKEN_PREFIXES and not value.startswith(
                 _TOKEN_PREFIXES[name]
             ):
@@ -194,7 +194,7 @@ def _who(name: str, roles: tuple[str, ...]) -> str:
 
 def _expand(roles: Role | Iterable[Role]) -> set[str]:
     if isinstance(roles, str):
-        roles = (roles,)  # type: ignore[assignment]
+        roles = (roles,)
     return {r for role in roles for r in (SERVICE_ROLES if role == "all" else (role,))}
 
 

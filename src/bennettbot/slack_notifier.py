@@ -78,13 +78,9 @@ async def send(
     ``text`` as their notification text. When that is too long for a message
     (the text, or the blocks' JSON), upload ``instead`` there as a file;
     ``resolve`` turns a channel name into the id an upload needs."""
-    thread = {"thread_ts": thread_ts} if thread_ts else {}
     if fits_in_message(json.dumps(blocks) if blocks is not None else text):
-        response = await client.chat_postMessage(
-            channel=channel,
-            text=text,
-            **({"blocks": blocks} if blocks is not None else {}),
-            **thread,
+        response = await client.chat_postMessage(  # slack_sdk drops None values
+            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts or None
         )
         return Sent(response["channel"], response["ts"])
     if resolve is not None:
@@ -102,7 +98,7 @@ async def upload(
         filename=file.filename,
         title=file.title or file.filename,
         initial_comment=file.comment,
-        **({"thread_ts": thread_ts} if thread_ts else {}),
+        thread_ts=thread_ts or None,
     )
     found: dict[str, Any] = response.get("file") or {}
     return Sent(channel, permalink=found.get("permalink", ""))

@@ -17,7 +17,7 @@ import contextlib
 import structlog
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app
-from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
@@ -30,8 +30,9 @@ class QuickAckSocketModeHandler(AsyncSocketModeHandler):
         self._pending: asyncio.Queue[SocketModeRequest] = asyncio.Queue()
         self._dispatcher: asyncio.Task[None] | None = None
 
+    # bolt's own handler narrows the client type the same way (and says so)
     async def handle(  # type: ignore[override]
-        self, client: AsyncBaseSocketModeClient, req: SocketModeRequest
+        self, client: SocketModeClient, req: SocketModeRequest
     ) -> None:
         if req.type != "events_api":
             await super().handle(client, req)

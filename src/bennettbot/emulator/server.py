@@ -301,7 +301,9 @@ class SlackEmulator:
 
     # waiting
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    async def wait_for(
+        self, predicate: Callable[[], T | None], timeout: float = 5.0
+    ) -> T:
         """Wait until `predicate()` is truthy (checked on every change); return it."""
         loop = asyncio.get_running_loop()
         try:
@@ -313,6 +315,7 @@ class SlackEmulator:
                         await waiter
                     finally:
                         self._waiters.discard(waiter)
+                assert result is not None  # truthy
                 return result
         except TimeoutError:
             raise TimeoutError(f"condition not met within {timeout} s") from None

@@ -17,6 +17,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -244,7 +245,7 @@ class SocketModeServer:
             if graceful or conn.transport is None:
                 await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"dropped")
             else:
-                conn.transport.abort()
+                cast(asyncio.Transport, conn.transport).abort()
         self._changed()
         return len(dropped)
 
@@ -269,4 +270,4 @@ class SocketModeServer:
         for conn in self.open_connections():
             conn.closed_at = time.perf_counter()
             if conn.transport is not None:
-                conn.transport.abort()
+                cast(asyncio.Transport, conn.transport).abort()

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from .state import JSON, Channel, File, Message
 
@@ -459,8 +459,10 @@ class WebApi:
             content = b""
             reader = await request.multipart()
             async for part in reader:
+                if not isinstance(part, BodyPartReader):
+                    continue
                 if part.filename is not None or part.name == "file":
-                    content = await part.read()  # type: ignore[union-attr]
+                    content = await part.read()
                     break
         else:
             content = await request.read()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -37,11 +38,16 @@ async def read_json(
         ) from None
 
 
+async def _await(main: Callable[[], Awaitable[str]]) -> str:
+    return await main()
+
+
 def run(main: Callable[[], Awaitable[str]]) -> int:
     """Run ``main`` and print what it returns; failures become one line on stderr."""
-    sys.stdout.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
     try:
-        output = asyncio.run(main())
+        output: str = asyncio.run(_await(main))
     except JobError as error:
         return _fail(str(error))
     except TimeoutError:

@@ -6,6 +6,7 @@ python jobs.py poem            prints the poem in poem.txt
 """
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Job output is read as UTF-8 whatever the locale of the host says.
-    sys.stdout.reconfigure(encoding="utf-8", errors="replace")
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
     if args.command == "poem":
         text = poem()
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
