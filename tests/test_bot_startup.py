@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bennettbot.slack_lookup import ChannelError, ensure_member
+from bennettbot.slack.directory import ChannelError, ensure_member
 from e2e_rig import running_bot
 from test_lifecycle import DISPATCHER_ENV, clean_env, start
 

@@ -291,7 +291,7 @@ async def test_a_server_error_is_retried(bot):
 
 
 def test_channel_settings_may_be_names_or_ids():
-    from bennettbot.slack_notifier import channel_ref
+    from bennettbot.slack.notifier import channel_ref
 
     assert channel_ref("logs") == "#logs"
     assert channel_ref("#logs") == "#logs"
@@ -429,7 +429,7 @@ async def test_concurrent_guest_questions_share_one_users_info_call(slack):
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bennettbot.models import SystemClock
-    from bennettbot.slack_app import GuestCheck
+    from bennettbot.slack.listeners import GuestCheck
 
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
     guests = GuestCheck(client, SystemClock())

@@ -14,7 +14,7 @@ from bennettbot import messages
 from bennettbot.emulator import Message, SlackEmulator
 from bennettbot.models import QueuedJob, Requester
 from bennettbot.notifier import LogNotifier, Notice, RecordingNotifier, Report
-from bennettbot.slack_notifier import (
+from bennettbot.slack.notifier import (
     MAX_MESSAGE_CHARS,
     Attachment,
     SlackNotifier,

@@ -18,8 +18,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bennettbot.emulator import UPLOAD
 from bennettbot.models import QueuedJob, Requester
 from bennettbot.notifier import Report
-from bennettbot.slack_notifier import SlackNotifier, add_retries
-from bennettbot.slack_retry import SlackRetry, retry_after, retryable
+from bennettbot.slack.notifier import SlackNotifier, add_retries
+from bennettbot.slack.retry import SlackRetry, retry_after, retryable
 
 JOB = QueuedJob(
     1,

@@ -31,7 +31,7 @@ from .runners import LocalRunner
 from .scheduler import Scheduler
 from .settings import SERVICE_ROLES, Role, Settings
 from .signing import callback_url
-from .slack_notifier import SlackNotifier, add_retries
+from .slack.notifier import SlackNotifier, add_retries
 from .store import Store
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def _bot(
 ) -> Coroutine[object, object, None]:
     settings = engine.settings
     assert engine.slack is not None and settings.SLACK_APP_TOKEN is not None
-    from .bot import run_bot  # slack_bolt: only for the roles that need it
+    from .slack.connection import run_bot  # slack_bolt: only for the roles that need it
 
     secret = settings.SLACK_SIGNING_SECRET
     return run_bot(

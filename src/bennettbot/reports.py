@@ -11,7 +11,7 @@ from .jobconfig import JobDef
 from .notifier import Report
 
 # Slack: a message holds at most 50 blocks; code longer than this goes up as a
-# file instead (text too long for any message does too: see slack_notifier).
+# file instead (text too long for any message does too: see slack.notifier).
 MAX_CODE_MESSAGE_CHARS = 3_900
 MAX_BLOCKS = 50
 

@@ -23,11 +23,11 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from . import commands, messages
-from .models import Clock, Requester
-from .responder import Responder
-from .slack_notifier import Attachment, send, upload
-from .store import Store
+from .. import commands, messages
+from ..models import Clock, Requester
+from ..responder import Responder
+from ..store import Store
+from .notifier import Attachment, send, upload
 
 log = structlog.get_logger("slack")
 ACCEPTED_REACTION = "white_check_mark"

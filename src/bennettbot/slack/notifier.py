@@ -1,7 +1,7 @@
 """The ``Notifier`` that posts to Slack with slack_sdk's ``AsyncWebClient``.
 
 Rate limits, server errors and dropped connections are retried (see
-``slack_retry``). When a report still fails, it is logged and, unless Slack
+``retry``). When a report still fails, it is logged and, unless Slack
 could not be reached at all, a short notice goes where it should have gone.
 Text too long for a Slack message goes up as a file instead (``send``, which
 the Slack listeners use too).
@@ -19,11 +19,11 @@ import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from . import messages, reports
-from .models import QueuedJob
-from .notifier import Report
-from .slack_lookup import channel_id, looks_like_id
-from .slack_retry import BACKOFF, SlackRetry, retryable
+from .. import messages, reports
+from ..models import QueuedJob
+from ..notifier import Report
+from .directory import channel_id, looks_like_id
+from .retry import BACKOFF, SlackRetry, retryable
 
 log = structlog.get_logger("slack")
 

@@ -7,7 +7,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .models import StartupError
+from ..models import StartupError
 
 
 class ChannelError(StartupError):
