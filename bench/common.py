@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bennettbot.dispatcher import Dispatcher, Folders
+from bennettbot.dispatcher import Dispatcher
 from bennettbot.jobconfig import JobConfig, parse_job_config
+from bennettbot.jobqueue import JobQueue
+from bennettbot.jobrun import Folders, RunKit
 from bennettbot.models import QueuedJob, Requester, Runner, SystemClock
 from bennettbot.notifier import Report
 from bennettbot.runners import LocalRunner
-from bennettbot.scheduler import Scheduler
 from bennettbot.store import Store
 
 REQUESTER = Requester(user="U1", channel="C1", thread_ts="1700000000.000100")
@@ -171,7 +172,7 @@ class Rig:
 
     store: Store
     dispatcher: Dispatcher
-    scheduler: Scheduler
+    queue: JobQueue
     notifier: CountingNotifier
     folders: Folders
 
@@ -193,19 +194,21 @@ async def running_dispatcher(
         )
         folders.workspace.mkdir(parents=True, exist_ok=True)
         dispatcher = Dispatcher(
-            store,
-            config,
-            notifier,
-            clock,
-            folders,
-            local_runner=LocalRunner(),
-            ssh_runner=ssh_runner,
-            bot_name="bennettbot",
+            RunKit(
+                store=store,
+                config=config,
+                notifier=notifier,
+                clock=clock,
+                folders=folders,
+                local_runner=LocalRunner(),
+                ssh_runner=ssh_runner,
+                bot_name="bennettbot",
+            )
         )
-        scheduler = Scheduler(store, config, clock, dispatcher.wake, "bennettbot")
+        queue = JobQueue(store, config, clock, dispatcher.wake)
         loop = asyncio.create_task(dispatcher.run(), name="bench-dispatcher")
         try:
-            yield Rig(store, dispatcher, scheduler, notifier, folders)
+            yield Rig(store, dispatcher, queue, notifier, folders)
         finally:
             await dispatcher.stop(grace=5.0)
             async with asyncio.timeout(10):
@@ -339,23 +342,6 @@ def kill_tree(pid: int) -> None:
     for member in reversed(process_tree(pid)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(member, signal.SIGKILL)
-
-
-def clean_environment() -> dict[str, str]:
-    """The few variables a service process under test inherits (no settings)."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
-    return {key: value for key, value in os.environ.items() if key in keep}
-
-
-def storage_environment(root: Path, config_path: Path) -> dict[str, str]:
-    """Database, logs, workspace, check file and job config, all under ``root``."""
-    return {
-        "DB_PATH": str(root / "bot.db"),
-        "LOGS_DIR": str(root / "logs"),
-        "FAB_WORKSPACE_DIR": str(root / "workspace-data"),
-        "BOT_CHECK_FILE": str(root / ".bot_startup_check"),
-        "JOB_CONFIG_PATH": str(config_path),
-    }
 
 
 async def start_service(

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 from bennettbot.emulator import SlackEmulator
+from bennettbot.emulator.harness import emulator_settings, service_environment
 
-from .common import Check, Line, at_most, clean_environment, kill_tree, start_service
+from .common import Check, Line, at_most, kill_tree, start_service
 from .memory import describe, sample
 
 START_TIMEOUT = 30.0
@@ -30,24 +31,17 @@ IDLE_SECONDS = 1.0
 
 def service_env(root: Path, slack: SlackEmulator) -> dict[str, str]:
     """What a deployment sets for ``--role all``, pointed at the emulator."""
-    env = clean_environment()
-    env |= {
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_APP_TOKEN": slack.app_token,
-        "SLACK_API_URL": slack.api_url,
-        "SLACK_APP_USERNAME": "bennettbot",
-        "SLACK_LOGS_CHANNEL": "#logs",
-        "SLACK_TECH_SUPPORT_CHANNEL": "#tech-support",
-        "SLACK_SIGNING_SECRET": "x",
-        "WEBHOOK_ORIGIN": "http://127.0.0.1:9",
-        "EBMBOT_WEBHOOK_SECRET": "x",
-        "GITHUB_WEBHOOK_SECRET": "x",
-        "DB_PATH": str(root / "bot.db"),
-        "LOGS_DIR": str(root / "logs"),
-        "FAB_WORKSPACE_DIR": str(root / "workspace-data"),
-        "BOT_CHECK_FILE": str(root / "check"),
-    }
-    return env
+    settings = {k: str(v) for k, v in emulator_settings(slack, root).items()}
+    return (
+        service_environment(root)
+        | settings
+        | {
+            "SLACK_SIGNING_SECRET": "x",
+            "WEBHOOK_ORIGIN": "http://127.0.0.1:9",
+            "EBMBOT_WEBHOOK_SECRET": "x",
+            "GITHUB_WEBHOOK_SECRET": "x",
+        }
+    )
 
 
 def logged_roles(stderr: bytes) -> str:

@@ -76,7 +76,7 @@ async def run(root: Path, quick: bool) -> list[Line]:
     async with stamper(fifo) as stamped, running_dispatcher(root, config) as rig:
         for index in range(samples):
             out = stamps / str(index)
-            result = await rig.scheduler.schedule_job(
+            result = await rig.queue.schedule_job(
                 f"{NAMESPACE}_{JOB}",
                 {"n": str(index), "out": str(out)},
                 REQUESTER,

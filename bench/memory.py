@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bennettbot.emulator.harness import service_environment
 from bennettbot.models import Requester
 from bennettbot.store import Store
 
@@ -35,10 +36,8 @@ from .common import (
     Line,
     TreeMemory,
     at_most,
-    clean_environment,
     kill_tree,
     start_service,
-    storage_environment,
     tree_memory,
 )
 
@@ -49,17 +48,14 @@ START_TIMEOUT = 30.0
 
 def settings_env(root: Path, config_path: Path) -> dict[str, str]:
     """The environment the dispatcher role needs, everything under ``root``."""
-    env = clean_environment()
-    env |= {
+    return service_environment(root, JOB_CONFIG_PATH=str(config_path)) | {
         "SLACK_BOT_TOKEN": "xoxb-x",
         "SLACK_APP_USERNAME": "bot",
         "SLACK_LOGS_CHANNEL": "logs",
         "SLACK_TECH_SUPPORT_CHANNEL": "ts",
         "WEBHOOK_ORIGIN": "http://127.0.0.1:9",
         "EBMBOT_WEBHOOK_SECRET": "s",
-        **storage_environment(root, config_path),
     }
-    return env
 
 
 def write_config(root: Path, jobs: int, seconds: float) -> Path:

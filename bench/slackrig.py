@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bennettbot.app import Engine, open_engine, run_roles
+from bennettbot.app import Engine
 from bennettbot.emulator import SlackEmulator
+from bennettbot.emulator.harness import emulator_settings, running_roles
 from bennettbot.settings import Settings, load_settings
 
 from .common import kill_tree, percentile
@@ -216,17 +217,8 @@ def bot_settings(root: Path, host: EmulatorHost) -> Settings:
         os.environ.pop(name, None)
     os.chdir(root)  # and no stray .env
     return load_settings(
-        SLACK_BOT_TOKEN=host.bot_token,
-        SLACK_APP_TOKEN=host.app_token,
-        SLACK_APP_USERNAME="bennettbot",
-        SLACK_LOGS_CHANNEL="#logs",
-        SLACK_TECH_SUPPORT_CHANNEL="#tech-support",
-        SLACK_API_URL=host.api_url,
-        DB_PATH=root / "bot.db",
-        LOGS_DIR=root / "logs",
-        FAB_WORKSPACE_DIR=root / "fab",
+        **emulator_settings(host, root),
         WORKSPACE_DIR=root / "workspace",
-        BOT_CHECK_FILE=root / "check",
         JOB_CONFIG_PATH=config,
     )
 
@@ -235,7 +227,7 @@ def bot_settings(root: Path, host: EmulatorHost) -> Settings:
 class SlackRig:
     host: EmulatorHost
     engine: Engine
-    connect_seconds: float  # run_roles started → check file exists
+    connect_seconds: float  # engine opening → check file exists
 
     @property
     def arrangement(self) -> str:
@@ -248,26 +240,11 @@ async def running_bot(root: Path) -> AsyncIterator[SlackRig]:
     connected to it (the check file exists). All stopped on exit."""
     async with emulator(root) as host:
         settings = bot_settings(root, host)
-        stop = asyncio.Event()
-        async with open_engine(settings) as engine:
-            began = time.perf_counter()
-            roles = asyncio.create_task(
-                run_roles(engine, {"bot", "dispatcher"}, stop), name="roles"
-            )
-            try:
-                async with asyncio.timeout(CONNECT_TIMEOUT):
-                    while not settings.BOT_CHECK_FILE.exists():
-                        if roles.done():
-                            roles.result()
-                            raise RuntimeError("the roles stopped before connecting")
-                        await asyncio.sleep(0.005)
-                connected = time.perf_counter() - began
-                await host.run("connected")
-                yield SlackRig(host, engine, connected)
-            finally:
-                stop.set()
-                async with asyncio.timeout(CONNECT_TIMEOUT):
-                    await roles
+        began = time.perf_counter()
+        async with running_roles(settings, timeout=CONNECT_TIMEOUT) as engine:
+            connected = time.perf_counter() - began
+            await host.run("connected")
+            yield SlackRig(host, engine, connected)
 
 
 # ------------------------------------------------------------ figures ----

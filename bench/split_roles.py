@@ -23,16 +23,15 @@ import time
 from pathlib import Path
 
 from bennettbot.emulator import SlackEmulator
+from bennettbot.emulator.harness import emulator_settings, service_environment
 
 from .common import (
     Check,
     Line,
     at_most,
-    clean_environment,
     distribution_ms,
     kill_tree,
     start_service,
-    storage_environment,
 )
 from .slackrig import JOBS_TOML
 from .web import cpu_seconds
@@ -47,18 +46,16 @@ STARTED = "Command `test_echo` about to start"
 def environment(root: Path, slack: SlackEmulator) -> dict[str, str]:
     config = root / "jobs.toml"
     config.write_text(JOBS_TOML)  # the Slack benchmarks' `echo` job
-    return clean_environment() | {
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_APP_TOKEN": slack.app_token,
-        "SLACK_SIGNING_SECRET": "bench-signing-secret",
-        "SLACK_APP_USERNAME": "bennettbot",
-        "SLACK_LOGS_CHANNEL": "#logs",
-        "SLACK_TECH_SUPPORT_CHANNEL": "#tech-support",
-        "SLACK_API_URL": slack.api_url,
-        "WEBHOOK_ORIGIN": "http://127.0.0.1:9",
-        "EBMBOT_WEBHOOK_SECRET": "bench-callback-secret",
-        **storage_environment(root, config),
-    }
+    settings = {k: str(v) for k, v in emulator_settings(slack, root).items()}
+    return (
+        service_environment(root, JOB_CONFIG_PATH=str(config))
+        | settings
+        | {
+            "SLACK_SIGNING_SECRET": "bench-signing-secret",
+            "WEBHOOK_ORIGIN": "http://127.0.0.1:9",
+            "EBMBOT_WEBHOOK_SECRET": "bench-callback-secret",
+        }
+    )
 
 
 async def one_mention(slack: SlackEmulator) -> float:

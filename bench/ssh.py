@@ -178,7 +178,7 @@ async def through_dispatcher(
     async with running_dispatcher(root, config, ssh_runner=runner) as rig:
         began = time.perf_counter()
         for index in range(count):
-            await rig.scheduler.schedule_job(f"{NAMESPACE}_j{index}", {}, REQUESTER)
+            await rig.queue.schedule_job(f"{NAMESPACE}_j{index}", {}, REQUESTER)
         await rig.notifier.wait_finished(count, timeout=120)
         elapsed = time.perf_counter() - began
         failures = list(rig.notifier.failures)

@@ -2,7 +2,7 @@
 
 The config has one namespace with jobs ``j0``…``j999``. With a real
 ``Dispatcher.run()`` loop going, every job is queued through the
-``Scheduler`` (which wakes the dispatcher), due now; the clock runs from the
+``JobQueue`` (which wakes the dispatcher), due now; the clock runs from the
 first ``schedule_job`` call until every run has been recorded as finished
 and reported. Jobs run concurrently as they are reserved.
 """
@@ -30,7 +30,7 @@ async def run(root: Path, quick: bool) -> list[Line]:
     async with running_dispatcher(root, config) as rig:
         began = time.perf_counter()
         for index in range(count):
-            await rig.scheduler.schedule_job(f"{NAMESPACE}_j{index}", {}, REQUESTER)
+            await rig.queue.schedule_job(f"{NAMESPACE}_j{index}", {}, REQUESTER)
         queued = time.perf_counter()
         await rig.notifier.wait_finished(count, timeout=120)
         done = time.perf_counter()

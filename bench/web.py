@@ -36,7 +36,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bennettbot.emulator.harness import free_port, service_environment
 from bennettbot.store import Store
 
 from .common import (
@@ -51,12 +51,10 @@ from .common import (
     Line,
     at_least,
     at_most,
-    clean_environment,
     kill_tree,
     percentile,
     proc_stats,
     start_service,
-    storage_environment,
 )
 from .slackrig import EmulatorHost, emulator
 
@@ -75,12 +73,6 @@ SHARED_CPU_NOTE = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def write_config(root: Path) -> Path:
     path = root / "jobs.toml"
     path.write_text(
@@ -94,8 +86,7 @@ def web_env(
     root: Path, config_path: Path, port: int, slack: EmulatorHost
 ) -> dict[str, str]:
     """The environment the web role needs, everything under ``root``."""
-    env = clean_environment()
-    env |= {
+    return service_environment(root, JOB_CONFIG_PATH=str(config_path)) | {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_API_URL": slack.api_url,
         "SLACK_APP_USERNAME": "bot",
@@ -104,9 +95,7 @@ def web_env(
         "WEBHOOK_ORIGIN": "http://127.0.0.1:9",
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": str(port),
-        **storage_environment(root, config_path),
     }
-    return env
 
 
 def signed_headers(body: bytes, event: str) -> dict[str, str]:

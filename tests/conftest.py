@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bennettbot.dispatcher import Dispatcher, Folders
+from bennettbot.dispatcher import Dispatcher
 from bennettbot.emulator import SlackEmulator
 from bennettbot.jobconfig import JobConfig, parse_job_config
+from bennettbot.jobqueue import JobQueue
+from bennettbot.jobrun import Folders, RunKit
 from bennettbot.models import FakeClock, Requester
 from bennettbot.notifier import RecordingNotifier
 from bennettbot.runners import LocalRunner
-from bennettbot.scheduler import Scheduler
 from bennettbot.settings import SHIPPED_WORKSPACE, Settings
 from bennettbot.store import Store
 
@@ -113,11 +114,11 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @dataclass
 class Rig:
-    """A dispatcher with its store, scheduler, notifier and folders."""
+    """A dispatcher with its store, queue, notifier and folders."""
 
     store: Store
     dispatcher: Dispatcher
-    scheduler: Scheduler
+    queue: JobQueue
     notifier: RecordingNotifier
     clock: FakeClock
     folders: Folders
@@ -128,7 +129,7 @@ def make_rig(
     clock: FakeClock,
     tmp_path: Path,
     config: JobConfig,
-    **dispatcher_options: object,
+    **options: object,
 ) -> Rig:
     notifier = RecordingNotifier()
     folders = Folders(
@@ -138,18 +139,20 @@ def make_rig(
         fab_workspace=tmp_path / "workspace-data",
     )
     folders.workspace.mkdir(exist_ok=True)
-    dispatcher = Dispatcher(
-        store,
-        config,
-        notifier,
-        clock,
-        folders,
+    poll_interval = float(options.pop("poll_interval", 5.0))  # type: ignore[arg-type]
+    kit = RunKit(
+        store=store,
+        config=config,
+        notifier=notifier,
+        clock=clock,
+        folders=folders,
         local_runner=LocalRunner(),
         bot_name="bennettbot",
-        **dispatcher_options,  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
     )
-    scheduler = Scheduler(store, config, clock, dispatcher.wake, "bennettbot")
-    return Rig(store, dispatcher, scheduler, notifier, clock, folders)
+    dispatcher = Dispatcher(kit, poll_interval=poll_interval)
+    queue = JobQueue(store, config, clock, dispatcher.wake)
+    return Rig(store, dispatcher, queue, notifier, clock, folders)
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from bennettbot.emulator.harness import free_port
 from bennettbot.runners.ssh import SSHRunner
 
 HOST = "127.0.0.1"
@@ -139,12 +140,6 @@ async def fifo(path: Path) -> AsyncIterator[asyncio.StreamReader]:
 async def read_line(reader: asyncio.StreamReader) -> str:
     async with asyncio.timeout(WAIT_SECONDS):
         return (await reader.readline()).decode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 # ------------------------------------------------- in-process server ----
@@ -326,7 +321,7 @@ class OpenSSHServer:
         self.keys = keys
         self.folder = folder
         self.user = getpass.getuser()
-        self.port = free_port()
+        self.port = free_port(HOST)
         self.known_hosts = write_known_hosts(
             folder / "known_hosts", self.port, keys.host_key
         )

@@ -8,9 +8,10 @@ import asyncio
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bennettbot.emulator.harness import service_environment
 from bennettbot.slack.directory import ChannelError, ensure_member
 from e2e_rig import running_bot
-from test_lifecycle import DISPATCHER_ENV, clean_env, start
+from processes import DISPATCHER_ENV, start
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ async def test_a_private_channel_without_the_bot_says_to_invite_it(slack, client
 
 
 async def test_the_bot_role_with_a_misnamed_channel_exits_2(slack, tmp_path):
-    env = clean_env(
+    env = service_environment(
         tmp_path,
         **{
             **DISPATCHER_ENV,

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bennettbot.cli import build_parser
+from bennettbot.emulator.harness import free_port, service_environment
 from bennettbot.health import heartbeat_name
 from bennettbot.store import Store
-from test_lifecycle import DISPATCHER_ENV, clean_env, free_port, start
+from processes import DISPATCHER_ENV, start
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +53,11 @@ def test_app_json_healthchecks_exist_for_every_role_and_parse():
 
 async def healthcheck(tmp_path: Path, role: str, **env: str) -> tuple[int, str]:
     process = await start(
-        tmp_path, "--role", role, "healthcheck", env=clean_env(tmp_path, **env)
+        tmp_path,
+        "--role",
+        role,
+        "healthcheck",
+        env=service_environment(tmp_path, **env),
     )
     out, err = await asyncio.wait_for(process.communicate(), 30)
     return process.returncode, (out + err).decode()
@@ -65,7 +70,9 @@ async def test_bot_healthcheck_follows_the_check_file_and_release(tmp_path):
     check.touch()
     assert (await healthcheck(tmp_path, "bot", BOT_CHECK_FILE=str(check)))[0] == 0
     release = await start(
-        tmp_path, "release", env=clean_env(tmp_path, BOT_CHECK_FILE=str(check))
+        tmp_path,
+        "release",
+        env=service_environment(tmp_path, BOT_CHECK_FILE=str(check)),
     )
     assert await asyncio.wait_for(release.wait(), 30) == 0
     assert not check.exists()
@@ -88,7 +95,7 @@ async def test_dispatcher_healthcheck_follows_the_heartbeat(tmp_path):
 
 
 async def test_a_running_dispatcher_is_healthy(tmp_path):
-    env = clean_env(tmp_path, **DISPATCHER_ENV)
+    env = service_environment(tmp_path, **DISPATCHER_ENV)
     process = await start(tmp_path, "--role", "dispatcher", env=env)
     try:
         async with asyncio.timeout(20):
@@ -104,7 +111,7 @@ async def test_web_healthcheck_asks_the_server(tmp_path):
     port = str(free_port())
     status, said = await healthcheck(tmp_path, "web", WEB_PORT=port)
     assert status == 1 and "did not answer" in said
-    env = clean_env(
+    env = service_environment(
         tmp_path,
         **DISPATCHER_ENV,
         GITHUB_WEBHOOK_SECRET="s",

@@ -13,8 +13,8 @@ import pytest
 from aioresponses import aioresponses
 
 from bennettbot import messages
-from bennettbot.dispatcher import _explanation
 from bennettbot.fabfile import fetch_fabfile
+from bennettbot.jobrun import _explanation
 from bennettbot.models import Outcome, Requester, RunResult
 from bennettbot.store import Store
 from conftest import ALICE, job_config, make_rig, wait_until
@@ -221,13 +221,13 @@ async def test_fabfile_is_fetched_before_the_run_and_failure_keeps_last_copy(
 
 async def test_different_types_run_concurrently_and_one_type_waits(rig):
     folder = rig.folders.fab_workspace / "test"
-    await rig.scheduler.schedule_job("test_wait", {"name": "a"}, ALICE)
-    await rig.scheduler.schedule_job("test_wait2", {"name": "b"}, ALICE)
+    await rig.queue.schedule_job("test_wait", {"name": "a"}, ALICE)
+    await rig.queue.schedule_job("test_wait2", {"name": "b"}, ALICE)
     await rig.dispatcher.run_once()
     # both are running at once: neither can finish before "release" exists
     await wait_until(lambda: (folder / "a.started").exists())
     await wait_until(lambda: (folder / "b.started").exists())
-    result = await rig.scheduler.schedule_job("test_wait", {"name": "c"}, ALICE)
+    result = await rig.queue.schedule_job("test_wait", {"name": "c"}, ALICE)
     assert result.running_job_id is not None
     await rig.dispatcher.run_once()
     assert rig.dispatcher.running == 2
@@ -272,7 +272,7 @@ async def test_run_loop_wakes_at_once_when_queued_in_process(store, tmp_path):
 
     rig = make_rig(store, SystemClock(), tmp_path, CONFIG, poll_interval=3600)
     loop_task = asyncio.create_task(rig.dispatcher.run())
-    await rig.scheduler.schedule_job("test_echo", {"word": "now"}, ALICE)
+    await rig.queue.schedule_job("test_echo", {"word": "now"}, ALICE)
     await rig.notifier.wait_for(lambda ns: any(n.kind == "report" for n in ns), 5)
     await rig.dispatcher.stop()
     await loop_task
@@ -285,7 +285,7 @@ async def test_run_loop_sleeps_until_the_due_time(store, tmp_path):
     rig = make_rig(store, clock, tmp_path, CONFIG, poll_interval=3600)
     loop_task = asyncio.create_task(rig.dispatcher.run())
     try:
-        result = await rig.scheduler.schedule_job(
+        result = await rig.queue.schedule_job(
             "test_echo", {"word": "later"}, ALICE, 0.2
         )
         await rig.notifier.wait_for(lambda ns: any(n.kind == "report" for n in ns), 5)

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import aiosqlite
 
+from bennettbot.emulator.harness import service_environment
 from bennettbot.lease import Lease
 from bennettbot.models import FakeClock, Outcome, Requester, SystemClock
 from bennettbot.store import Store
 from conftest import wait_until
-from test_lifecycle import DISPATCHER_ENV, clean_env
+from processes import DISPATCHER_ENV
 
 SLOW = (
     "echo $$ >> ran-slow; touch started-slow; "
@@ -39,8 +40,8 @@ class Dispatchers:
     def __init__(self, tmp: Path, slack, lease_seconds: float) -> None:
         (tmp / "jobs.toml").write_text(JOBS)
         self.tmp, self.slack = tmp, slack
-        self.workdir = tmp / "fab" / "lease"
-        self.env = clean_env(
+        self.workdir = tmp / "workspace-data" / "lease"
+        self.env = service_environment(
             tmp,
             **{**DISPATCHER_ENV, "SLACK_BOT_TOKEN": slack.bot_token},
             SLACK_API_URL=slack.api_url,

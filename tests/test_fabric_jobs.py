@@ -13,8 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bennettbot.dispatcher import Dispatcher, Folders
+from bennettbot.dispatcher import Dispatcher
 from bennettbot.fabfile import fetch_fabfile
+from bennettbot.jobrun import Folders, RunKit
 from bennettbot.models import FakeClock
 from bennettbot.notifier import RecordingNotifier
 from bennettbot.runners import LocalRunner
@@ -66,23 +67,25 @@ report_stdout = true
         store = await Store.open(tmp_path / "bot.db")
         notifier = RecordingNotifier()
         dispatcher = Dispatcher(
-            store,
-            config,
-            notifier,
-            clock,
-            Folders(
-                logs=tmp_path / "logs",
-                host_logs="/host/logs",
-                workspace=SHIPPED_WORKSPACE,  # jobkit lives there
-                fab_workspace=tmp_path / "fab",
-            ),
-            local_runner=LocalRunner(),
-            fetch_fabfile=partial(fetch_fabfile, session),
-            job_env=os.environ
-            | {
-                "SSH_KEY_PATH": str(sshd.keys.client_key_path),
-                "SSH_KNOWN_HOSTS": str(known_hosts),
-            },
+            RunKit(
+                store=store,
+                config=config,
+                notifier=notifier,
+                clock=clock,
+                folders=Folders(
+                    logs=tmp_path / "logs",
+                    host_logs="/host/logs",
+                    workspace=SHIPPED_WORKSPACE,  # jobkit lives there
+                    fab_workspace=tmp_path / "fab",
+                ),
+                local_runner=LocalRunner(),
+                fetch_fabfile=partial(fetch_fabfile, session),
+                job_env=os.environ
+                | {
+                    "SSH_KEY_PATH": str(sshd.keys.client_key_path),
+                    "SSH_KNOWN_HOSTS": str(known_hosts),
+                },
+            )
         )
         try:
             await store.schedule_job(

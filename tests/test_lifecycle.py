@@ -7,48 +7,20 @@ import asyncio
 import os
 import pty
 import signal
-import socket
 import sys
-from collections.abc import Iterable
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bennettbot.settings import Settings
+from bennettbot.emulator.harness import free_port, service_environment
 from conftest import wait_until
-
-DISPATCHER_ENV = {
-    "SLACK_BOT_TOKEN": "xoxb-not-a-real-token",
-    "SLACK_APP_USERNAME": "bennettbot",
-    "SLACK_LOGS_CHANNEL": "#logs",
-    "SLACK_TECH_SUPPORT_CHANNEL": "#tech-support",
-    "WEBHOOK_ORIGIN": "http://127.0.0.1:9999",
-    "EBMBOT_WEBHOOK_SECRET": "callback-secret-value",
-}
-
-
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in Settings.model_fields}
-    env |= {
-        "DB_PATH": str(tmp_path / "bot.db"),
-        "LOGS_DIR": str(tmp_path / "logs"),
-        "FAB_WORKSPACE_DIR": str(tmp_path / "fab"),
-    }
-    return env | extra
-
-
-async def start(tmp_path: Path, *args: str, env: dict[str, str]):
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bennettbot",
-        *args,
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+from processes import (
+    DISPATCHER_ENV,
+    emulator_env,
+    kill_processes,
+    start,
+    stop_processes,
+)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -56,7 +28,7 @@ async def test_dispatcher_role_runs_queued_jobs_and_stops_cleanly(tmp_path, sign
     from bennettbot.models import Requester, SystemClock
     from bennettbot.store import Store
 
-    env = clean_env(tmp_path, **DISPATCHER_ENV)
+    env = service_environment(tmp_path, **DISPATCHER_ENV)
     process = await start(tmp_path, "--role", "dispatcher", env=env)
     store = await Store.open(tmp_path / "bot.db")
     await store.schedule_job(
@@ -87,7 +59,7 @@ async def test_a_running_job_is_interrupted_by_shutdown_after_the_grace(tmp_path
     config.write_text(
         '[slow]\n[slow.jobs.sleep]\nrun_args_template = "touch started; sleep 60"\n'
     )
-    env = clean_env(
+    env = service_environment(
         tmp_path,
         JOB_CONFIG_PATH=str(config),
         SHUTDOWN_GRACE_SECONDS="1",
@@ -96,7 +68,7 @@ async def test_a_running_job_is_interrupted_by_shutdown_after_the_grace(tmp_path
     process = await start(tmp_path, "--role", "dispatcher", env=env)
     store = await Store.open(tmp_path / "bot.db")
     await store.schedule_job("slow_sleep", {}, Requester(), SystemClock().now())
-    await wait_until((tmp_path / "fab" / "slow" / "started").exists, 15)
+    await wait_until((tmp_path / "workspace-data" / "slow" / "started").exists, 15)
     process.terminate()
     await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 0
@@ -107,7 +79,7 @@ async def test_a_running_job_is_interrupted_by_shutdown_after_the_grace(tmp_path
 
 
 async def test_missing_settings_stop_the_role_with_status_2(tmp_path):
-    env = clean_env(tmp_path, SLACK_BOT_TOKEN="xoxb-secret-token-value")
+    env = service_environment(tmp_path, SLACK_BOT_TOKEN="xoxb-secret-token-value")
     process = await start(tmp_path, "--role", "dispatcher", env=env)
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
@@ -120,7 +92,7 @@ async def test_missing_settings_stop_the_role_with_status_2(tmp_path):
 async def test_a_corrupt_database_stops_the_role_with_status_2(tmp_path):
     database = tmp_path / "bot.db"
     database.write_bytes(b"not a database at all " * 200)
-    env = clean_env(tmp_path, **DISPATCHER_ENV)
+    env = service_environment(tmp_path, **DISPATCHER_ENV)
     process = await start(tmp_path, "--role", "dispatcher", env=env)
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
@@ -134,7 +106,7 @@ async def test_a_corrupt_database_stops_the_role_with_status_2(tmp_path):
 async def test_an_invalid_job_config_stops_the_role_with_status_2(tmp_path):
     config = tmp_path / "jobs.toml"
     config.write_text("[bad_name]\n")
-    env = clean_env(tmp_path, JOB_CONFIG_PATH=str(config), **DISPATCHER_ENV)
+    env = service_environment(tmp_path, JOB_CONFIG_PATH=str(config), **DISPATCHER_ENV)
     process = await start(tmp_path, "--role", "dispatcher", env=env)
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
@@ -149,7 +121,7 @@ async def test_the_demo_talks_to_the_bot_through_the_emulator(tmp_path):
         "bennettbot",
         "demo",
         cwd=tmp_path,
-        env=clean_env(tmp_path),
+        env=service_environment(tmp_path),
         stdin=terminal,
         stdout=terminal,
         stderr=asyncio.subprocess.DEVNULL,
@@ -263,42 +235,3 @@ async def test_split_roles_as_three_processes_on_one_database(tmp_path):
     # under the old 1 s poll, which gave about 0.5 s (the figure itself is
     # measured in bench/)
     assert sorted(latencies)[1] < 0.25, latencies
-
-
-def emulator_env(tmp_path: Path, slack, port: int) -> dict[str, str]:
-    """Every role's settings, pointed at the Slack emulator ``slack``."""
-    return clean_env(
-        tmp_path,
-        **{**DISPATCHER_ENV, "SLACK_BOT_TOKEN": slack.bot_token},
-        SLACK_APP_TOKEN=slack.app_token,
-        SLACK_SIGNING_SECRET="signing-secret-value",
-        SLACK_API_URL=slack.api_url,
-        BOT_CHECK_FILE=str(tmp_path / "check"),
-        GITHUB_WEBHOOK_SECRET="github-secret-value",
-        WEB_HOST="127.0.0.1",
-        WEB_PORT=str(port),
-    )
-
-
-async def stop_processes(processes: Iterable[asyncio.subprocess.Process]) -> None:
-    """SIGTERM each one still running, then wait for them all."""
-    processes = list(processes)
-    for process in processes:
-        if process.returncode is None:
-            process.terminate()
-    for process in processes:
-        await asyncio.wait_for(process.communicate(), 30)
-
-
-async def kill_processes(processes: Iterable[asyncio.subprocess.Process]) -> None:
-    """Whatever a failed test left running."""
-    for process in processes:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

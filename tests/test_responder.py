@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bennettbot.jobconfig import load_job_config, parse_job_config
+from bennettbot.jobqueue import JobQueue
 from bennettbot.models import FakeClock
 from bennettbot.responder import Reply, Responder
-from bennettbot.scheduler import Scheduler
 from bennettbot.settings import SHIPPED_JOB_CONFIG
 from conftest import ALICE
 
@@ -23,8 +23,8 @@ def clock():
 
 @pytest.fixture
 def responder(store, clock):
-    scheduler = Scheduler(store, CONFIG, clock, bot_name="bennettbot")
-    return Responder(CONFIG, scheduler, store, clock, "bennettbot")
+    queue = JobQueue(store, CONFIG, clock)
+    return Responder(CONFIG, queue, store, clock, "bennettbot")
 
 
 async def test_a_job_command_is_accepted_and_queued(responder, store):
@@ -176,8 +176,8 @@ RESTRICTED = parse_job_config(
 
 @pytest.fixture
 def guarded(store, clock):
-    scheduler = Scheduler(store, RESTRICTED, clock, bot_name="bennettbot")
-    return Responder(RESTRICTED, scheduler, store, clock, "bennettbot")
+    queue = JobQueue(store, RESTRICTED, clock)
+    return Responder(RESTRICTED, queue, store, clock, "bennettbot")
 
 
 async def test_a_guest_sees_restricted_jobs_by_type_only(guarded):
@@ -237,8 +237,8 @@ async def test_suppression_times_may_be_written_without_a_colon(store, clock):
         },
         SHIPPED_JOB_CONFIG,
     )
-    scheduler = Scheduler(store, config, clock)
-    responder = Responder(config, scheduler, store, clock)
+    queue = JobQueue(store, config, clock)
+    responder = Responder(config, queue, store, clock)
     reply = await responder.respond("op deploy suppress from 0930 to 1015", ALICE)
     assert reply.text == (
         "`op_deploy` jobs are suppressed from 2026-12-03 09:30:00 UTC to "

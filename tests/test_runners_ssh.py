@@ -175,7 +175,7 @@ async def test_many_jobs_share_one_connection(tmp_path, ssh_server, runner):
         f"{n}\n" for n in range(50)
     ]
     assert ssh_server.accepted == 1
-    assert [e["event"] for e in logs].count("ssh connection opened") == 1
+    assert [e["event"] for e in logs].count("ssh_connection_opened") == 1
 
 
 async def test_dropped_connection_is_reopened(tmp_path, ssh_server, runner):
@@ -444,7 +444,7 @@ async def test_sshd_many_jobs_share_one_connection(tmp_path, sshd, sshd_runner):
     assert [spec.stdout_path.read_text() for spec in specs] == [
         f"{n}\n" for n in range(30)
     ]
-    assert [e["event"] for e in logs].count("ssh connection opened") == 1
+    assert [e["event"] for e in logs].count("ssh_connection_opened") == 1
     assert sshd.log_count("Accepted publickey for") == accepted + 1
 
 
@@ -579,7 +579,7 @@ async def test_sshd_refused_session_fails_the_job_but_keeps_the_connection(
     assert refused.outcome == Outcome.ERROR
     assert refused.message.startswith(f"cannot start the job on {sshd.user}@{HOST}")
     events = [e["event"] for e in logs]
-    assert "ssh session refused, retrying" in events
-    assert "ssh connection dropped" not in events
+    assert "ssh_session_refused_retrying" in events
+    assert "ssh_connection_dropped" not in events
     assert {result.outcome for result in results} == {Outcome.SUCCEEDED}
     assert sshd.log_count("Accepted publickey for") == accepted + 1

@@ -133,7 +133,7 @@ async def test_already_running_status_and_remove(bot):
     )
     reply = await slack.wait_for_reply("C0GENERAL", removed.ts)
     assert reply.text.startswith(f"Removed job {waiting_id}")
-    (bot.tmp / "fab" / "test" / "release").touch()
+    (bot.tmp / "workspace-data" / "test" / "release").touch()
     await slack.wait_for_reply("C0GENERAL", first.ts, contains="succeeded")
 
 
@@ -326,12 +326,12 @@ async def test_jobs_asked_for_by_channel_name_report_and_repost(bot):
     from bennettbot.models import Requester
 
     slack = bot.slack
-    scheduler = bot.engine.scheduler
-    await scheduler.schedule_job("test_file", {}, Requester(channel="#general"))
+    queue = bot.engine.queue
+    await queue.schedule_job("test_file", {}, Requester(channel="#general"))
     await slack.wait_for(
         lambda: [m for m in slack.messages("C0GENERAL") if m.files] or None, 10
     )
-    await scheduler.schedule_job("test_fail", {}, Requester(channel="#general"))
+    await queue.schedule_job("test_fail", {}, Requester(channel="#general"))
     failure = await slack.wait_for(
         lambda: [m for m in slack.messages("C0GENERAL") if "failed" in m.text] or None
     )

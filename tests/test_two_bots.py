@@ -8,9 +8,10 @@ import asyncio
 import sys
 
 from bennettbot.emulator import SlackEmulator
+from bennettbot.emulator.harness import service_environment
 from bennettbot.store import Store
 from conftest import wait_until
-from test_lifecycle import DISPATCHER_ENV, clean_env, kill_processes, stop_processes
+from processes import DISPATCHER_ENV, kill_processes, stop_processes
 
 
 async def start(tmp_path, role: str, env: dict[str, str], name: str):
@@ -40,7 +41,7 @@ def the_mention(slack: SlackEmulator, ts: str):
 
 async def test_an_event_and_its_retry_to_the_other_bot_run_the_job_once(tmp_path):
     async with SlackEmulator() as slack:
-        env = clean_env(
+        env = service_environment(
             tmp_path,
             **{**DISPATCHER_ENV, "SLACK_BOT_TOKEN": slack.bot_token},
             SLACK_APP_TOKEN=slack.app_token,

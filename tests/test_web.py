@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bennettbot.scheduler import Scheduler
+from bennettbot.jobqueue import JobQueue
 from bennettbot.signing import make_token
 from bennettbot.store import Store
 from bennettbot.web import WebDeps, build_web_app, github_signature_ok
@@ -79,8 +79,8 @@ def make_deps(store, clock) -> tuple[WebDeps, list[tuple[str, str, str]]]:
         posted.append((channel, text, thread_ts))
         return True
 
-    scheduler = Scheduler(store, CONFIG, clock, bot_name="bennettbot")
-    deps = WebDeps(CONFIG, scheduler, store, clock, post, SECRET, CALLBACK_SECRET, "bb")
+    queue = JobQueue(store, CONFIG, clock)
+    deps = WebDeps(CONFIG, queue, store, clock, post, SECRET, CALLBACK_SECRET, "bb")
     return deps, posted
 
 

@@ -19,22 +19,25 @@ import aiohttp
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .dispatcher import Dispatcher, Folders
+from .dispatcher import Dispatcher
 from .fabfile import fetch_fabfile
 from .health import heartbeat_name
 from .jobconfig import JobConfig, load_job_config
+from .jobqueue import JobQueue
+from .jobrun import Folders, RunKit
 from .lease import Lease
 from .models import Clock, QueuedJob, SystemClock
 from .notifier import LogNotifier, Notifier
 from .responder import Responder
 from .runners import LocalRunner
-from .scheduler import Scheduler
 from .settings import SERVICE_ROLES, Role, Settings
 from .signing import callback_url
 from .slack.notifier import SlackNotifier, add_retries
 from .store import Store
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from .web import WebDeps
 
 log = structlog.get_logger("app")
@@ -49,7 +52,7 @@ class Engine:
     store: Store
     session: aiohttp.ClientSession
     dispatcher: Dispatcher
-    scheduler: Scheduler
+    queue: JobQueue
     responder: Responder
     slack: AsyncWebClient | None  # None when no bot token is set
     notifier: Notifier  # the dispatcher's and the web server's way to Slack
@@ -91,12 +94,12 @@ async def open_engine(
 
             ssh = SSHRunner(settings.SSH_KEY_PATH, settings.SSH_KNOWN_HOSTS)
             stack.push_async_callback(ssh.close)
-        dispatcher = Dispatcher(
-            store,
-            config,
-            notifier,
-            clock,
-            Folders(
+        kit = RunKit(
+            store=store,
+            config=config,
+            notifier=notifier,
+            clock=clock,
+            folders=Folders(
                 logs=settings.LOGS_DIR,
                 host_logs=settings.host_logs_dir,
                 workspace=settings.WORKSPACE_DIR,
@@ -108,15 +111,16 @@ async def open_engine(
             callback_url=_callback_builder(settings, clock),
             bot_name=settings.SLACK_APP_USERNAME,
             job_env=os.environ | settings.for_jobs(),
+        )
+        dispatcher = Dispatcher(
+            kit,
             lease=Lease(store, clock, ttl=settings.DISPATCHER_LEASE_SECONDS),
             heartbeat_name=heartbeat_name("dispatcher"),
         )
-        scheduler = Scheduler(
-            store, config, clock, dispatcher.wake, settings.SLACK_APP_USERNAME
-        )
+        queue = JobQueue(store, config, clock, dispatcher.wake)
         responder = Responder(
             config,
-            scheduler,
+            queue,
             store,
             clock,
             settings.SLACK_APP_USERNAME,
@@ -129,7 +133,7 @@ async def open_engine(
             store,
             session,
             dispatcher,
-            scheduler,
+            queue,
             responder,
             slack,
             notifier,
@@ -205,12 +209,13 @@ async def run_web(engine: Engine, stop: asyncio.Event) -> None:
 
 def web_deps(engine: Engine) -> WebDeps:
     """What the web app needs from the engine; it posts through the notifier."""
+
     from .web import WebDeps
 
     settings = engine.settings
     return WebDeps(
         config=engine.config,
-        scheduler=engine.scheduler,
+        queue=engine.queue,
         store=engine.store,
         clock=engine.clock,
         post=engine.notifier.post,
@@ -220,8 +225,8 @@ def web_deps(engine: Engine) -> WebDeps:
     )
 
 
-def _secret(value: object) -> str:
-    return value.get_secret_value() if value is not None else ""  # type: ignore[attr-defined]
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
 
 
 async def run_roles(

@@ -8,11 +8,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from . import jobenv
 from .jobconfig import JobConfigError, load_job_config
 from .logs import configure_logging
-from .settings import ROLES, SettingsError, load_settings, missing
+from .settings import ROLES, Role, SettingsError, load_settings, missing
 
 EXIT_CONFIG = 2
 
@@ -40,17 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    role = cast(Role, args.role)  # argparse checked it is one of ROLES
     if args.command == "check":
-        return check(args.role)
+        return check(role)
     if args.command in ("healthcheck", "release"):
-        return health(args.command, args.role)
+        return health(args.command, role)
     if args.command == "demo":
         from .demo import run_demo
 
         configure_logging(logging.WARNING)  # the demo's screen is the prompt
-        return asyncio.run(run_demo())
+        try:
+            return asyncio.run(run_demo())
+        except (SettingsError, JobConfigError) as exc:  # e.g. a bad .env
+            return _problems(exc.problems)
     configure_logging()
-    return run(args.role)
+    return run(role)
 
 
 def _problems(problems: list[str]) -> int:
@@ -59,13 +64,13 @@ def _problems(problems: list[str]) -> int:
     return EXIT_CONFIG
 
 
-def check(role: str) -> int:
+def check(role: Role) -> int:
     """Print what the settings and job configuration contain, or what is wrong."""
     try:
-        settings = load_settings([role], require=False)  # type: ignore[list-item]
+        settings = load_settings([role], require=False)
     except SettingsError as exc:
         return _problems(exc.problems)
-    problems = missing(settings, [role])  # type: ignore[list-item]
+    problems = missing(settings, [role])
     try:
         config = load_job_config(settings.JOB_CONFIG_PATH)
     except JobConfigError as exc:
@@ -114,17 +119,17 @@ async def _open_database(path: Path) -> str:
         await store.close()
 
 
-def health(command: str, role: str) -> int:
+def health(command: str, role: Role) -> int:
     from . import health
 
     try:
-        settings = load_settings([role], require=False)  # type: ignore[list-item]
+        settings = load_settings([role], require=False)
     except SettingsError as exc:
         return _problems(exc.problems)
     if command == "release":
         health.release(settings)
         return 0
-    roles = ["bot", "dispatcher", "web"] if role == "all" else [role]
+    roles: list[str] = ["bot", "dispatcher", "web"] if role == "all" else [role]
     problems = health.run_check(settings, roles)
     for line in problems:
         print(line, file=sys.stderr)
@@ -133,17 +138,17 @@ def health(command: str, role: str) -> int:
     return 1 if problems else 0
 
 
-def run(role: str) -> int:
+def run(role: Role) -> int:
     from .app import serve
 
     try:
-        settings = load_settings([role])  # type: ignore[list-item]
+        settings = load_settings([role])
         config = load_job_config(settings.JOB_CONFIG_PATH)
     except (SettingsError, JobConfigError) as exc:
         return _problems(exc.problems)
     from .models import StartupError
 
     try:
-        return asyncio.run(serve(settings, role, config))  # type: ignore[arg-type]
+        return asyncio.run(serve(settings, role, config))
     except StartupError as exc:  # e.g. an unusable database, a missing channel
         return _problems([str(exc)])

@@ -19,10 +19,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
-from .app import Engine, open_engine, run_roles
+from .app import Engine
 from .emulator import SlackEmulator
+from .emulator.harness import emulator_settings, running_roles
 from .emulator.webapi import Call
-from .settings import Settings, load_settings
+from .settings import load_settings
 
 PROMPT = "you> "
 _CHANNEL = re.compile(r"#([a-z0-9_-]+)\s+(.*)", re.DOTALL)
@@ -127,23 +128,16 @@ async def _say(slack: SlackEmulator, line: str) -> None:
         await slack.post(user, "general", text)
 
 
-async def run_demo(
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
-    settings: Settings | None = None,
-) -> int:
-    base = settings or load_settings(["dispatcher"], require=False)
+async def run_demo(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     with tempfile.TemporaryDirectory(prefix="bennettbot-demo-") as tmp:
         async with SlackEmulator() as slack:
-            settings = base.model_copy(
-                update=_demo_settings(slack, Path(tmp), base.SLACK_SIGNING_SECRET)
+            settings = load_settings(
+                ["dispatcher"],
+                require=False,
+                **emulator_settings(slack, Path(tmp)),
+                HOST_LOGS_DIR="",
             )
-            stop = asyncio.Event()
-            async with open_engine(settings) as engine:
-                roles = asyncio.create_task(
-                    run_roles(engine, {"bot", "dispatcher"}, stop)
-                )
-                await slack.wait_for_connection(timeout=30)
+            async with running_roles(settings) as engine:
                 watcher = _Watcher(slack, stdout)
                 watching = asyncio.create_task(watcher.run())
                 stdout.write(HELP + PROMPT)
@@ -157,29 +151,8 @@ async def run_demo(
                         stdout.write(PROMPT)
                         stdout.flush()
                 await _settle(slack, engine, 15)
-                stop.set()
-                await roles
-                watching.cancel()
-                await asyncio.gather(watching, return_exceptions=True)
-                watcher.flush()
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+            watcher.flush()
     stdout.write("\nbye\n")
     return 0
-
-
-def _demo_settings(slack: SlackEmulator, tmp: Path, signing: object) -> dict:
-    from pydantic import SecretStr
-
-    return {
-        "SLACK_BOT_TOKEN": SecretStr(slack.bot_token),
-        "SLACK_APP_TOKEN": SecretStr(slack.app_token),
-        "SLACK_SIGNING_SECRET": signing or SecretStr("demo"),
-        "SLACK_API_URL": slack.api_url,
-        "SLACK_APP_USERNAME": "bennettbot",
-        "SLACK_LOGS_CHANNEL": "#logs",
-        "SLACK_TECH_SUPPORT_CHANNEL": "#tech-support",
-        "DB_PATH": tmp / "demo.db",
-        "LOGS_DIR": tmp / "logs",
-        "HOST_LOGS_DIR": "",
-        "FAB_WORKSPACE_DIR": tmp / "workspace-data",
-        "BOT_CHECK_FILE": tmp / "bot-check",
-    }

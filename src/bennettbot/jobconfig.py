@@ -24,10 +24,9 @@ from pydantic import (
     field_validator,
 )
 
-from .models import Remote
+from .models import Remote, ReportFormat
 from .runners.quoting import template_params
 
-ReportFormat = Literal["text", "blocks", "code", "file"]
 Action = Literal[
     "schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression"
 ]

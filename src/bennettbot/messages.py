@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
 
 from .jobconfig import Namespace
-from .models import Outcome, RunResult
+from .models import (
+    JobCancelled,
+    JobQueued,
+    JobRemoved,
+    Outcome,
+    QueueAnswer,
+    QueueStatus,
+    RunResult,
+    Suppression,
+    SuppressionsCancelled,
+)
 
 
 def when(moment: datetime) -> str:
@@ -171,10 +181,56 @@ def window_over(end: datetime) -> str:
     )
 
 
-def job_removed(job_id: int, job_type: str | None) -> str:
-    if job_type is None:
-        return f"There is no job with id {job_id}."
-    return f"Removed job {job_id} (`{job_type}`) from the queue."
+def job_removed(removed: JobRemoved) -> str:
+    if removed.job_type is None:
+        return f"There is no job with id {removed.job_id}."
+    return f"Removed job {removed.job_id} (`{removed.job_type}`) from the queue."
+
+
+def queue_answer(answer: QueueAnswer, bot_name: str) -> str:
+    """What the requester is told ("" when the ✅ reaction says it all)."""
+    match answer:
+        case JobQueued(job_type, result):
+            if result.running_job_id is not None:
+                return already_running(job_type, result.running_job_id, bot_name)
+            if result.suppressed_until is not None:
+                return suppressed(job_type, result.suppressed_until)
+            return ""
+        case JobCancelled(job_type, found):
+            return job_cancelled(job_type, found)
+        case Suppression(_, job_type, start, end):
+            return suppression_scheduled(job_type, start, end)
+        case SuppressionsCancelled(job_type, count):
+            return suppressions_cancelled(job_type, count)
+
+
+def status(queue: QueueStatus, args_hidden_for: Collection[str] = ()) -> str:
+    """Running and waiting jobs, then suppressions, one per line. Jobs of the
+    namespaces in ``args_hidden_for`` (restricted ones, for a guest) are
+    shown by type only."""
+    lines = []
+    for job in queue.jobs:
+        shown = {} if job.namespace in args_hidden_for else job.args
+        args = " ".join(  # typed by people: shown literally
+            f"{k}={escape(v)}" for k, v in sorted(shown.items())
+        )
+        args = f" ({args})" if args else ""
+        if job.started_at is not None:
+            lines.append(
+                f"[{job.id}] {job.type}{args} running since {when(job.started_at)}"
+            )
+        else:
+            lines.append(
+                f"[{job.id}] {job.type}{args} waiting to start at "
+                f"{when(job.start_after)}"
+            )
+    for s in queue.suppressions:
+        state = "active" if s.start_at <= queue.now else "scheduled"
+        lines.append(
+            f"[suppression {s.id}] {s.job_type} suppressed ({state}) from "
+            f"{when(s.start_at)} to {when(s.end_at)}"
+        )
+    return "\n".join(lines) or NOTHING_HAPPENING
 
 
 def general_help(namespaces: Mapping[str, Namespace], bot_name: str) -> str:
@@ -280,7 +336,7 @@ def listener_failed(error: Exception) -> str:
 
 
 def deploy_scheduled(
-    project: str, number: object, title: str, merged_by: str, at: datetime
+    project: str, number: int, title: str, merged_by: str, at: datetime
 ) -> str:
     return (
         f"PR #{number} “{escape(title)}” was merged by {escape(merged_by)}: "

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
+
+# How a successful job's result goes to Slack (the job key ``report_format``).
+ReportFormat = Literal["text", "blocks", "code", "file"]
 
 
 class StartupError(Exception):
@@ -116,6 +119,43 @@ class ScheduleResult:
     running_job_id: int | None  # a job of this type is running right now
     start_after: datetime
     suppressed_until: datetime | None = None
+
+
+# -- what the job queue answers (``jobqueue``; ``messages`` says it) ----------
+
+
+@dataclass(frozen=True, slots=True)
+class JobQueued:
+    job_type: str
+    result: ScheduleResult
+
+
+@dataclass(frozen=True, slots=True)
+class JobCancelled:
+    job_type: str
+    found: bool  # a waiting job was there to cancel
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionsCancelled:
+    job_type: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobRemoved:
+    job_id: int
+    job_type: str | None  # None: there was no such job
+
+
+QueueAnswer = JobQueued | JobCancelled | Suppression | SuppressionsCancelled
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    now: datetime
+    jobs: list[QueuedJob]  # running ones, then waiting ones
+    suppressions: list[Suppression]  # active and coming
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,7 @@ from typing import Literal, Protocol
 
 import structlog
 
-from .models import QueuedJob
-
-ReportFormat = Literal["text", "blocks", "code", "file"]
+from .models import QueuedJob, ReportFormat
 
 
 @dataclass(frozen=True, slots=True)

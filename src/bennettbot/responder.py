@@ -13,8 +13,8 @@ from pathlib import Path
 
 from . import commands, logview, messages
 from .jobconfig import JobConfig
+from .jobqueue import JobQueue, SchedulingError
 from .models import Clock, Requester
-from .scheduler import Scheduler, SchedulingError
 from .store import Store
 
 
@@ -41,7 +41,7 @@ class Responder:
     def __init__(
         self,
         config: JobConfig,
-        scheduler: Scheduler,
+        queue: JobQueue,
         store: Store,
         clock: Clock,
         bot_name: str = "",
@@ -50,7 +50,7 @@ class Responder:
         host_logs_dir: str = "",
     ) -> None:
         self._config = config
-        self._scheduler = scheduler
+        self._queue = queue
         self._store = store
         self._clock = clock
         self._bot_name = bot_name
@@ -69,68 +69,89 @@ class Responder:
         ``is_guest`` may be a coroutine function: it is then asked only when a
         restricted command needs the answer.
         """
-        match commands.parse(text, self._config):
-            case commands.Status():
-                restricted = self._config.restricted_namespaces()
-                hidden = restricted if restricted and await _ask(is_guest) else ()
-                return Reply(await self._scheduler.status(args_hidden_for=hidden))
-            case commands.RemoveJob(job_id):
-                job = await self._store.find_job(job_id)
-                namespace = self._restricted(job.type) if job else ""
-                if namespace and await _ask(is_guest):
-                    return Reply(messages.restricted(namespace))
-                return Reply(await self._scheduler.remove_job(job_id))
+        command = commands.parse(text, self._config)
+        match command:
+            case commands.Status() | commands.RemoveJob() | commands.Run():
+                return await self._queue_command(command, requester, is_guest)
             case commands.ShowLogsUsage():
                 return Reply(messages.showlogs_usage(self._bot_name))
             case commands.ShowLogs() as asked:
                 if await _ask(is_guest):
                     return Reply(messages.MEMBERS_ONLY_LOGS)
                 return await self._show_logs(asked)
-            case commands.Help(None, known=False):
-                return Reply(messages.apology(self._config.namespaces, self._bot_name))
-            case commands.Help(None):
-                return Reply(
-                    messages.general_help(self._config.namespaces, self._bot_name)
-                )
-            case commands.Help(str(name)):
-                return Reply(
-                    messages.namespace_help(
-                        self._config.namespaces[name], self._bot_name
-                    )
-                )
-            case commands.Run(found):
-                if found.namespace.restricted and await _ask(is_guest):
-                    return Reply(messages.restricted(found.namespace.name))
-                try:
-                    reply = await self._scheduler.perform(found, requester)
-                except SchedulingError as exc:
-                    return Reply(str(exc))
-                return Reply(reply, accepted=True)
+            case commands.Help():
+                return Reply(self._help(command))
             case (
                 commands.OutOfOfficeOn()
                 | commands.OutOfOfficeOff()
                 | commands.OutOfOfficeStatus()
                 | commands.BadDates()
-            ) if (namespace := self._restricted("techsupport_")) and await _ask(
-                is_guest
             ):
                 # built in, but the namespace's: its `restricted` holds
-                return Reply(messages.restricted(namespace))
-            case commands.OutOfOfficeOn(start, end):
-                if start > end or end < self._clock.now().date():
-                    return Reply(messages.OOO_BAD_PERIOD)
-                await self._store.set_out_of_office(start, end)
-                return Reply(messages.ooo_set(start, end))
-            case commands.OutOfOfficeOff():
-                await self._store.clear_out_of_office()
-                return Reply(messages.OOO_OFF)
-            case commands.OutOfOfficeStatus():
-                period = await self._store.out_of_office()
-                return Reply(messages.ooo_status(period, self._clock.now().date()))
-            case commands.BadDates():
-                return Reply(messages.OOO_BAD_DATES)
+                namespace = self._restricted("techsupport_")
+                if namespace and await _ask(is_guest):
+                    return Reply(messages.restricted(namespace))
+                return Reply(await self._out_of_office(command))
             case _:
                 return Reply(messages.apology(self._config.namespaces, self._bot_name))
+
+    async def _queue_command(
+        self,
+        command: commands.Status | commands.RemoveJob | commands.Run,
+        requester: Requester,
+        is_guest: bool | Callable[[], Awaitable[bool]],
+    ) -> Reply:
+        match command:
+            case commands.Status():
+                restricted = self._config.restricted_namespaces()
+                hidden = restricted if restricted and await _ask(is_guest) else ()
+                status = await self._queue.status()
+                return Reply(messages.status(status, args_hidden_for=hidden))
+            case commands.RemoveJob(job_id):
+                job = await self._store.find_job(job_id)
+                namespace = self._restricted(job.type) if job else ""
+                if namespace and await _ask(is_guest):
+                    return Reply(messages.restricted(namespace))
+                return Reply(messages.job_removed(await self._queue.remove_job(job_id)))
+            case commands.Run(found):
+                if found.namespace.restricted and await _ask(is_guest):
+                    return Reply(messages.restricted(found.namespace.name))
+                try:
+                    answer = await self._queue.perform(found, requester)
+                except SchedulingError as exc:
+                    return Reply(str(exc))
+                reply = messages.queue_answer(answer, self._bot_name)
+                return Reply(reply, accepted=True)
+
+    def _help(self, asked: commands.Help) -> str:
+        namespaces = self._config.namespaces
+        if not asked.known:
+            return messages.apology(namespaces, self._bot_name)
+        if asked.namespace is None:
+            return messages.general_help(namespaces, self._bot_name)
+        return messages.namespace_help(namespaces[asked.namespace], self._bot_name)
+
+    async def _out_of_office(
+        self,
+        command: commands.OutOfOfficeOn
+        | commands.OutOfOfficeOff
+        | commands.OutOfOfficeStatus
+        | commands.BadDates,
+    ) -> str:
+        today = self._clock.now().date()
+        match command:
+            case commands.OutOfOfficeOn(start, end):
+                if start > end or end < today:
+                    return messages.OOO_BAD_PERIOD
+                await self._store.set_out_of_office(start, end)
+                return messages.ooo_set(start, end)
+            case commands.OutOfOfficeOff():
+                await self._store.clear_out_of_office()
+                return messages.OOO_OFF
+            case commands.OutOfOfficeStatus():
+                return messages.ooo_status(await self._store.out_of_office(), today)
+            case commands.BadDates():
+                return messages.OOO_BAD_DATES
 
     async def _show_logs(self, asked: commands.ShowLogs) -> Reply:
         run_dir = asked.run

@@ -55,11 +55,11 @@ _USED_BY: dict[str, frozenset[str]] = {
     "BOT_CHECK_FILE": frozenset({"bot"}),
     "SLACK_APP_USERNAME": frozenset({"bot", "dispatcher"}),
     "SLACK_TECH_SUPPORT_CHANNEL": frozenset({"bot", "dispatcher"}),
-    "SLACK_LOGS_CHANNEL": frozenset({"dispatcher"}),
+    "SLACK_LOGS_CHANNEL": frozenset({"bot", "dispatcher"}),  # the bot checks it
     "DATA_TEAM_GITHUB_API_TOKEN": frozenset({"dispatcher"}),
     "GCP_CREDENTIALS_PATH": frozenset({"dispatcher"}),
-    "LOGS_DIR": frozenset({"dispatcher"}),
-    "HOST_LOGS_DIR": frozenset({"dispatcher"}),
+    "LOGS_DIR": frozenset({"bot", "dispatcher"}),  # the bot reads logs (showlogs)
+    "HOST_LOGS_DIR": frozenset({"bot", "dispatcher"}),
     "FAB_WORKSPACE_DIR": frozenset({"dispatcher"}),
     "WORKSPACE_DIR": frozenset({"dispatcher"}),
     "SSH_KEY_PATH": frozenset({"dispatcher"}),
@@ -192,7 +192,7 @@ def _who(name: str, roles: tuple[str, ...]) -> str:
     return " and ".join(users) + (" role" if len(users) == 1 else " roles")
 
 
-def _expand(roles: Role | Iterable[Role]) -> set[str]:
+def _expand(roles: Role | Iterable[Role]) -> set[Role]:
     if isinstance(roles, str):
         roles = (roles,)
     return {r for role in roles for r in (SERVICE_ROLES if role == "all" else (role,))}
@@ -236,4 +236,4 @@ def load_settings(
 
 def missing(settings: Settings, roles: Role | Iterable[Role]) -> list[str]:
     """One line per variable that ``roles`` need but is unset or malformed."""
-    return settings.problems(*_expand(roles))  # type: ignore[arg-type]
+    return settings.problems(*_expand(roles))

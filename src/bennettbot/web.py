@@ -24,8 +24,8 @@ from aiohttp.web_protocol import RequestHandler
 
 from . import messages
 from .jobconfig import JobConfig, Namespace
+from .jobqueue import JobQueue
 from .models import Clock, Requester
-from .scheduler import Scheduler
 from .signing import verify_token
 from .store import Store
 
@@ -45,7 +45,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @dataclass(frozen=True, slots=True)
 class WebDeps:
     config: JobConfig
-    scheduler: Scheduler
+    queue: JobQueue
     store: Store
     clock: Clock
     post: Post  # True once Slack accepted the message
@@ -202,7 +202,7 @@ async def github(request: web.Request) -> web.Response:
         return web.Response(text="already handled")
     channel = namespace.default_channel
     try:
-        result = await deps.scheduler.schedule_job(
+        result = await deps.queue.schedule_job(
             f"{project}_deploy", {}, Requester(channel=channel), DEPLOY_DELAY_SECONDS
         )
     except BaseException:  # not queued: GitHub's redelivery must be able to

@@ -444,34 +444,22 @@ class Workspace:
     def message_payload(self, message: Message) -> JSON:
         """A message as the Web API and message events show it (no `channel`)."""
         d: JSON = {"type": "message", "ts": message.ts}
-        if message.subtype:
-            d["subtype"] = message.subtype
-        if message.user:
-            d["user"] = message.user
-        d["text"] = message.text
-        if message.client_msg_id:
-            d["client_msg_id"] = message.client_msg_id
+        optional = {
+            "subtype": message.subtype,
+            "user": message.user,
+            "text": message.text,
+            "client_msg_id": message.client_msg_id,
+        }
+        d |= {key: value for key, value in optional.items() if value or key == "text"}
         if message.bot_id:
-            d["bot_id"] = message.bot_id
-            if message.app_id:
-                d["app_id"] = message.app_id
-            sender = self.find_user(message.user or "")
-            if sender is not None and sender.is_bot:
-                d["bot_profile"] = self.bot_profile(sender)
+            d |= self._bot_fields(message)
         if message.username:
             d["username"] = message.username
         if message.blocks is not None:
             d["blocks"] = message.blocks
         d["team"] = self.team_id
         if message.thread_ts:
-            d["thread_ts"] = message.thread_ts
-            if message.is_reply:
-                d["parent_user_id"] = message.parent_user_id
-            else:
-                replies = self.thread(message.channel, message.ts)[1:]
-                d["reply_count"] = len(replies)
-                d["reply_users"] = sorted({r.user for r in replies if r.user})
-                d["latest_reply"] = replies[-1].ts if replies else message.ts
+            d |= self._thread_fields(message)
         if message.edited:
             d["edited"] = dict(message.edited)
         if message.files:
@@ -484,4 +472,24 @@ class Workspace:
                 for name, users in message.reactions.items()
                 if users
             ]
+        return d
+
+    def _bot_fields(self, message: Message) -> JSON:
+        d: JSON = {"bot_id": message.bot_id}
+        if message.app_id:
+            d["app_id"] = message.app_id
+        sender = self.find_user(message.user or "")
+        if sender is not None and sender.is_bot:
+            d["bot_profile"] = self.bot_profile(sender)
+        return d
+
+    def _thread_fields(self, message: Message) -> JSON:
+        d: JSON = {"thread_ts": message.thread_ts}
+        if message.is_reply:
+            d["parent_user_id"] = message.parent_user_id
+        else:
+            replies = self.thread(message.channel, message.ts)[1:]
+            d["reply_count"] = len(replies)
+            d["reply_users"] = sorted({r.user for r in replies if r.user})
+            d["latest_reply"] = replies[-1].ts if replies else message.ts
         return d

@@ -154,7 +154,7 @@ class SSHRunner:
                         continue
                 elif wait is not None:
                     self._log.info(
-                        "ssh session refused, retrying",
+                        "ssh_session_refused_retrying",
                         reason=str(exc),
                         **_fields(remote),
                     )
@@ -169,12 +169,12 @@ class SSHRunner:
             connection = self._connections.get(key)
             if connection is not None:
                 if not connection.is_closed():
-                    self._log.debug("ssh connection reused", **_fields(remote))
+                    self._log.debug("ssh_connection_reused", **_fields(remote))
                     return connection
                 self._discard(key, connection, "closed")
             connection = await self._connect(remote)
             self._connections[key] = connection
-            self._log.info("ssh connection opened", **_fields(remote))
+            self._log.info("ssh_connection_opened", **_fields(remote))
             return connection
 
     async def _connect(self, remote: Remote) -> asyncssh.SSHClientConnection:
@@ -195,7 +195,7 @@ class SSHRunner:
         except (OSError, asyncssh.Error, asyncssh.KeyImportError, TimeoutError) as exc:
             message = self._describe(remote, exc)
             self._log.warning(
-                "ssh connection failed", reason=message, **_fields(remote)
+                "ssh_connection_failed", reason=message, **_fields(remote)
             )
             raise SSHFailure(message) from exc
 
@@ -207,7 +207,7 @@ class SSHRunner:
         connection.close()
         host, port, user = key
         self._log.info(
-            "ssh connection dropped", host=host, port=port, user=user, reason=reason
+            "ssh_connection_dropped", host=host, port=port, user=user, reason=reason
         )
 
     def _describe(self, remote: Remote, exc: BaseException) -> str:

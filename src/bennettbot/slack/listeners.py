@@ -20,7 +20,7 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import commands, messages
@@ -298,22 +298,7 @@ def build_app(
         request_verification_enabled=False,  # Socket Mode: no HTTP requests
         logger=None,
     )
-    seen: OrderedDict[str, None] = OrderedDict()
-
-    @app.middleware
-    async def once_per_event(body: dict[str, Any], next: Callable[[], Awaitable[Any]]):
-        """A redelivered event (same ``event_id``) is acked, handled once,
-        whichever bot process it reaches (a deploy overlaps two)."""
-        event_id = body.get("event_id")
-        if event_id:
-            if event_id in seen:
-                return BoltResponse(status=200, body="")
-            seen[event_id] = None
-            if len(seen) > SEEN_EVENTS:
-                seen.popitem(last=False)
-            if first_event is not None and not await first_event(event_id):
-                return BoltResponse(status=200, body="")
-        return await next()
+    app.middleware(_once_per_event(first_event))
 
     @app.event("app_mention")
     async def mention(event: dict[str, Any]) -> None:
@@ -335,12 +320,34 @@ def build_app(
     async def error(error: Exception, body: dict[str, Any]) -> None:
         try:
             await handlers.on_error(error, body)
-        except SlackClientError:
-            log.exception("error_report_failed")
         except Exception:  # the error handler must never fail itself
             log.exception("error_report_failed")
 
     return app
+
+
+def _once_per_event(
+    first_event: Callable[[str], Awaitable[bool]] | None,
+) -> Callable[..., Awaitable[Any]]:
+    """Middleware: a redelivered event (same ``event_id``) is acked, handled
+    once, whichever bot process it reaches (a deploy overlaps two)."""
+    seen: OrderedDict[str, None] = OrderedDict()
+
+    async def once_per_event(
+        body: dict[str, Any], next: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        event_id = body.get("event_id")
+        if event_id:
+            if event_id in seen:
+                return BoltResponse(status=200, body="")
+            seen[event_id] = None
+            if len(seen) > SEEN_EVENTS:
+                seen.popitem(last=False)
+            if first_event is not None and not await first_event(event_id):
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    return once_per_event
 
 
 def _channel_type(channel_id: str) -> str:
