@@ -273,12 +273,3 @@ def test_check_opens_the_database(full_env, capsys, tmp_path):
         f"DB_PATH: {database} is not a usable SQLite database (file is not a database)"
     )
 
-
-def test_the_demo_with_a_malformed_setting_exits_2_naming_it(
-    clean_env, monkeypatch, capsys
-):
-    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "soon")
-    assert main(["demo"]) == 2
-    out, err = capsys.readouterr()
-    assert err.startswith("SHUTDOWN_GRACE_SECONDS: ")
-    assert "Traceback" not in out + err

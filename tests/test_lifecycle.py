@@ -162,6 +162,15 @@ async def test_the_demo_talks_to_the_bot_through_the_emulator(tmp_path):
         transport.close()
 
 
+async def test_the_demo_with_a_malformed_setting_exits_2_naming_it(tmp_path):
+    env = service_environment(tmp_path, SHUTDOWN_GRACE_SECONDS="soon")
+    process = await start(tmp_path, "demo", env=env)
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert err.decode().startswith("SHUTDOWN_GRACE_SECONDS: ")
+    assert b"Traceback" not in out + err
+
+
 async def test_role_all_connects_to_slack_answers_and_stops_cleanly(tmp_path):
     from bennettbot.emulator import SlackEmulator
 
