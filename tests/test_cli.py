@@ -272,4 +272,3 @@ def test_check_opens_the_database(full_env, capsys, tmp_path):
     assert line == (
         f"DB_PATH: {database} is not a usable SQLite database (file is not a database)"
     )
-
