@@ -22,4 +22,6 @@ BENCHMARKS: dict[str, str] = {
     "web_merged_pr": "bench.web:run_merged_pr",
     "web_redelivery": "bench.web:run_redelivery",
     "split_roles": "bench.split_roles",
+    "history": "bench.history",
+    "progress": "bench.progress",
 }

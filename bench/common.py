@@ -20,7 +20,7 @@ from bennettbot.jobconfig import JobConfig, parse_job_config
 from bennettbot.jobqueue import JobQueue
 from bennettbot.jobrun import Folders, RunKit
 from bennettbot.models import QueuedJob, Requester, Runner, SystemClock
-from bennettbot.notifier import Report
+from bennettbot.notifier import Posted, Report
 from bennettbot.runners import LocalRunner
 from bennettbot.store import Store
 
@@ -157,6 +157,12 @@ class CountingNotifier:
     async def report_failure(self, job: QueuedJob, text: str) -> None:
         self.failures.append(text)
         await self._finish()
+
+    async def start_progress(self, job: QueuedJob, text: str) -> Posted | None:
+        return None
+
+    async def edit(self, posted: Posted, text: str) -> bool:
+        return False
 
     async def wait_finished(self, count: int, timeout: float) -> None:
         async with asyncio.timeout(timeout), self._changed:

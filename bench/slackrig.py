@@ -209,10 +209,12 @@ async def emulator(root: Path) -> AsyncIterator[EmulatorHost]:
         await host.stop()
 
 
-def bot_settings(root: Path, host: EmulatorHost) -> Settings:
+def bot_settings(
+    root: Path, host: EmulatorHost, jobs_toml: str = JOBS_TOML
+) -> Settings:
     """Settings for the bot and dispatcher roles, pointed at the emulator."""
     config = root / "jobs.toml"
-    config.write_text(JOBS_TOML)
+    config.write_text(jobs_toml)
     for name in Settings.model_fields:  # nothing from the worker's environment
         os.environ.pop(name, None)
     os.chdir(root)  # and no stray .env
@@ -235,11 +237,13 @@ class SlackRig:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(root: Path) -> AsyncIterator[SlackRig]:
+async def running_bot(
+    root: Path, jobs_toml: str = JOBS_TOML
+) -> AsyncIterator[SlackRig]:
     """The emulator, apart; the bot and dispatcher roles in this loop,
     connected to it (the check file exists). All stopped on exit."""
     async with emulator(root) as host:
-        settings = bot_settings(root, host)
+        settings = bot_settings(root, host, jobs_toml)
         began = time.perf_counter()
         async with running_roles(settings, timeout=CONNECT_TIMEOUT) as engine:
             connected = time.perf_counter() - began

@@ -10,6 +10,7 @@ ends of a latency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import Counter
@@ -263,6 +264,54 @@ async def mentions(
     return columns
 
 
+async def replies(
+    slack: SlackEmulator, *, text: str, count: int, pause: float, timeout: float = 10.0
+) -> JSON:
+    """``count`` messages one after another, each once the bot has replied in
+    its thread: from its ``app_mention`` envelope being sent to the reply
+    being recorded (ms), and the last reply's text."""
+    workspace = stamped(slack)
+    latencies: list[float] = []
+    reply = ""
+    try:
+        for _ in range(count):
+            sample = Sample(workspace, starting="")
+            workspace.on_message = sample.seen
+            message = await slack.post("alice", "general", text)
+            async with asyncio.timeout(timeout):
+                replied_at, reply = await sample.result
+            envelope = mention_envelope(slack, message)
+            assert envelope.sent_at is not None
+            latencies.append((replied_at - envelope.sent_at) * 1000)
+            await slack.wait_for(lambda: all_acked(slack), timeout)
+            await asyncio.sleep(pause)
+    finally:
+        workspace.on_message = None
+    return {"latencies_ms": latencies, "reply": reply}
+
+
+async def progress(
+    slack: SlackEmulator, *, texts: list[str], finals: str, timeout: float
+) -> JSON:
+    """Post each of ``texts`` (jobs that run a while) at once, then wait until
+    every progress message says how its run ended (contains ``finals``): the
+    times of every ``chat.update`` (s) and how many final edits arrived."""
+    for text in texts:
+        await slack.post("alice", "general", text)
+
+    def ended() -> list[Message]:
+        return [
+            m
+            for m in slack.messages(CHANNEL)
+            if m.user == slack.bot.id and finals in m.text
+        ]
+
+    with contextlib.suppress(TimeoutError):
+        await slack.wait_for(lambda: len(ended()) >= len(texts) or None, timeout)
+    updates = [c.at for c in slack.calls_to("chat.update") if c.ok]
+    return {"updates": updates, "finals": len(ended())}
+
+
 def mention_envelope(slack: SlackEmulator, message: Message) -> Envelope:
     for envelope in reversed(slack.socket.envelopes.values()):
         event = envelope.event
@@ -286,4 +335,6 @@ SCENARIOS: dict[str, Callable[..., Awaitable[JSON]]] = {
     "steady": steady,
     "burst": burst,
     "mentions": mentions,
+    "replies": replies,
+    "progress": progress,
 }

@@ -84,15 +84,21 @@ E2E_CALLBACK_SECRET = "e2e-callback-secret"
 
 
 @pytest.fixture
-async def bot(slack, tmp_path: Path, clean_env: Path):
-    """The bot and dispatcher roles against the emulator, with the end-to-end
-    job config (``fixtures/e2e_jobs.toml``); a test module may define its own."""
+def e2e_jobs() -> Path:
+    """The job config of the ``bot`` fixture; a test module may override it."""
+    return E2E_JOBS
+
+
+@pytest.fixture
+async def bot(slack, tmp_path: Path, clean_env: Path, e2e_jobs: Path):
+    """The bot and dispatcher roles against the emulator, with the job config
+    ``e2e_jobs`` (by default ``fixtures/e2e_jobs.toml``)."""
     from e2e_rig import running_bot  # it imports this module
 
     async with running_bot(
         slack,
         tmp_path,
-        JOB_CONFIG_PATH=E2E_JOBS,
+        JOB_CONFIG_PATH=e2e_jobs,
         WORKSPACE_DIR=tmp_path / "workspace",  # none: jobs run in FAB_WORKSPACE_DIR
         GITHUB_WEBHOOK_SECRET=E2E_GITHUB_SECRET,
         EBMBOT_WEBHOOK_SECRET=E2E_CALLBACK_SECRET,

@@ -463,3 +463,21 @@ def sshd_fixture(
         yield server
     finally:
         server.stop()
+
+
+async def assert_killed(sshd: OpenSSHServer, shell: int, child: int) -> None:
+    """Check that the runner's KILL reached the remote command's process group.
+
+    OpenSSH refuses "signal" requests in root sessions (they have no post-auth
+    privilege separation) and leaves a command running when its channel
+    closes. Logged in as root, check that the runner asked, then clean up.
+    """
+    if sshd.user == "root":
+        asked = await asyncio.to_thread(
+            sshd.wait_for_log,
+            lambda lines: any("session_signal_req" in line for line in lines),
+        )
+        os.killpg(shell, signal.SIGKILL)
+        assert asked, "the runner sent no signal request"
+    assert await wait_for_exit(shell)
+    assert await wait_for_exit(child)

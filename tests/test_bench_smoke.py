@@ -27,6 +27,8 @@ BENCHMARKS = (
     "web_merged_pr",
     "web_redelivery",
     "split_roles",
+    "history",
+    "progress",
 )
 
 

@@ -147,3 +147,15 @@ def test_compose_services_run_commands_the_cli_knows():
             build_parser().parse_args(words[3:])
     assert set(compose["services"]) >= {"dev", "bot", "dispatcher", "web"}
     assert compose["services"]["dev"]["command"][3:] == ["demo"]
+
+
+def test_pre_commit_runs_the_linters_ci_runs():
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert set(hooks) == {"ruff", "ruff-format", "mypy"}
+    ci = (ROOT / ".ci" / "run").read_text()
+    for hook in hooks.values():
+        tool = hook["entry"].removeprefix(".venv/bin/").split()[0]
+        assert f'"$VENV/bin/{tool}"' in ci, tool

@@ -64,7 +64,11 @@ async def status(queue) -> str:
 
 
 async def remove(queue, job_id: int) -> str:
-    return messages.job_removed(await queue.remove_job(job_id))
+    return messages.job_removed(await queue.remove_job(job_id), "bennettbot")
+
+
+async def stop(queue, job_id: int) -> str:
+    return messages.stop_asked(await queue.stop_job(job_id, ALICE), "bennettbot")
 
 
 async def test_schedule_applies_the_delay_and_wakes_the_dispatcher(
@@ -89,7 +93,9 @@ async def test_a_running_type_gets_the_already_running_reply(queue, store, clock
     reply = await perform(queue, "op deploy prod")
     assert f"(id {running.id}) is already running" in reply
     assert "`@bennettbot status`" in reply
-    assert f"`@bennettbot remove job id {running.id}`" in reply
+    waiting = [job for job in await store.list_jobs() if job.started_at is None]
+    assert f"`@bennettbot remove job id {waiting[0].id}`" in reply
+    assert f"`@bennettbot stop job id {running.id}`" in reply
 
 
 async def test_cancel_job(queue, store):
@@ -165,4 +171,32 @@ async def test_remove_job(queue, store):
     )
     assert await remove(queue, result.job_id) == (
         f"There is no job with id {result.job_id}."
+    )
+
+
+async def test_a_running_job_is_stopped_not_removed(queue, store, clock, woken):
+    result = await queue.schedule_job("op_deploy", {"env": "x"}, ALICE)
+    [running] = await store.reserve_due(clock.now(), "holder")
+    assert await remove(queue, running.id) == (
+        f"Job {running.id} (`op_deploy`) is running, so it stays: "
+        f"`@bennettbot stop job id {running.id}` stops it."
+    )
+    woken.clear()
+    assert await stop(queue, running.id) == (
+        f"Stopping job {running.id} (`op_deploy`); its thread will be told."
+    )
+    assert woken  # the dispatcher of this process looks at once
+    assert await store.stop_requests("holder") == [(result.job_id, ALICE.user)]
+
+
+async def test_stopping_a_waiting_or_unknown_job_says_what_to_do(queue):
+    result = await queue.schedule_job("op_deploy", {"env": "x"}, ALICE)
+    assert await stop(queue, result.job_id) == (
+        f"Job {result.job_id} (`op_deploy`) has not started, so there is nothing "
+        f"to stop: `@bennettbot remove job id {result.job_id}` takes it off the "
+        "queue."
+    )
+    assert await stop(queue, 999) == (
+        "There is no job with id 999. `@bennettbot status` lists the jobs with "
+        "their ids."
     )

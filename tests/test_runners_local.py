@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bennettbot.models import Outcome, RunSpec
+from bennettbot.models import Outcome, RunResult, RunSpec
 from bennettbot.runners import LocalRunner
 from sshservers import fifo, read_line, wait_for_exit
 
@@ -280,3 +280,44 @@ async def test_a_timed_out_job_leaves_no_process_and_no_zombie(tmp_path, work):
     assert (await LocalRunner().run(spec)).outcome == Outcome.TIMED_OUT
     for pid in map(int, (tmp_path / "pids").read_text().split()):
         await _gone(pid)
+
+
+async def test_a_stop_sends_sigterm_to_the_group_and_records_stopped(tmp_path, work):
+    stop = asyncio.Event()
+    spec = spec_for(
+        tmp_path,
+        f"trap 'echo got TERM; exit 143' TERM; sleep 300 & echo $! $$ > "
+        f"{tmp_path}/pids; wait",
+        env={"PATH": os.environ["PATH"]},
+        stop=stop,
+    )
+    task = asyncio.create_task(LocalRunner(stop_grace=30).run(spec))
+    async with asyncio.timeout(10):
+        while not (tmp_path / "pids").exists() or not (tmp_path / "pids").read_text():
+            await asyncio.sleep(0.01)
+    stop.set()
+    result = await asyncio.wait_for(task, 10)  # well within the grace: TERM did it
+
+    assert result == RunResult(Outcome.STOPPED, message="stopped")
+    assert "got TERM" in spec.stdout_path.read_text()
+    assert "stopped" in spec.stderr_path.read_text()
+    for pid in map(int, (tmp_path / "pids").read_text().split()):
+        await _gone(pid)
+
+
+async def test_a_job_that_ignores_sigterm_gets_sigkill_after_the_grace(tmp_path, work):
+    stop = asyncio.Event()
+    stop.set()  # asked before it even started
+    spec = spec_for(
+        tmp_path,
+        f"trap '' TERM; echo $$ > {tmp_path}/pid; while :; do sleep 0.05; done",
+        env={"PATH": os.environ["PATH"]},
+        stop=stop,
+    )
+    started = time.monotonic()
+    result = await LocalRunner(stop_grace=0.3).run(spec)
+
+    assert result.outcome == Outcome.STOPPED
+    assert time.monotonic() - started >= 0.3
+    if (tmp_path / "pid").exists():
+        await _gone(int((tmp_path / "pid").read_text()))

@@ -5,9 +5,8 @@ command did to the filesystem and whether its processes are gone.
 """
 
 import asyncio
+import dataclasses
 import fcntl
-import os
-import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +23,7 @@ from sshservers import (  # noqa: F401 (fixtures)
     InProcessSSHServer,
     OpenSSHServer,
     SSHKeys,
+    assert_killed,
     fifo,
     read_line,
     ssh_keys_fixture,
@@ -372,24 +372,6 @@ def sshd_spec(tmp_path: Path, sshd: OpenSSHServer, command: str, **kwargs) -> Ru
     return spec_for(tmp_path, sshd.port, command, user=sshd.user, **kwargs)
 
 
-async def assert_killed(sshd: OpenSSHServer, shell: int, child: int) -> None:
-    """Check that the runner's KILL reached the remote command's process group.
-
-    OpenSSH refuses "signal" requests in root sessions (they have no post-auth
-    privilege separation) and leaves a command running when its channel
-    closes. Logged in as root, check that the runner asked, then clean up.
-    """
-    if sshd.user == "root":
-        asked = await asyncio.to_thread(
-            sshd.wait_for_log,
-            lambda lines: any("session_signal_req" in line for line in lines),
-        )
-        os.killpg(shell, signal.SIGKILL)
-        assert asked, "the runner sent no signal request"
-    assert await wait_for_exit(shell)
-    assert await wait_for_exit(child)
-
-
 async def test_sshd_output_and_exit_status(tmp_path, sshd, sshd_runner):
     spec = sshd_spec(tmp_path, sshd, "echo out; echo err >&2; pwd; exit 3")
 
@@ -583,3 +565,47 @@ async def test_sshd_refused_session_fails_the_job_but_keeps_the_connection(
     assert "ssh_connection_dropped" not in events
     assert {result.outcome for result in results} == {Outcome.SUCCEEDED}
     assert sshd.log_count("Accepted publickey for") == accepted + 1
+
+
+async def test_a_stop_signals_the_remote_command_and_closes(
+    tmp_path, ssh_server, runner
+):
+    stop = asyncio.Event()
+    spec = dataclasses.replace(
+        spec_for(
+            tmp_path, ssh_server.port, PIDS_THEN_WAIT.format(fifo=tmp_path / "pids")
+        ),
+        stop=stop,
+    )
+    async with fifo(tmp_path / "pids") as pids:
+        task = asyncio.create_task(runner.run(spec))
+        shell, child = map(int, (await read_line(pids)).split())
+        stop.set()
+        result = await asyncio.wait_for(task, 20)
+
+    assert result == RunResult(Outcome.STOPPED, message="stopped")
+    assert await wait_for_exit(shell)
+    assert await wait_for_exit(child)
+
+
+async def test_sshd_a_stop_signals_the_remote_command_and_closes(
+    tmp_path, ssh_keys, sshd
+):
+    # as root, OpenSSH ignores the TERM request: KILL and closing follow
+    runner = SSHRunner(ssh_keys.client_key_path, sshd.known_hosts, stop_grace=0.5)
+    stop = asyncio.Event()
+    spec = dataclasses.replace(
+        sshd_spec(tmp_path, sshd, PIDS_THEN_WAIT.format(fifo=tmp_path / "pids")),
+        stop=stop,
+    )
+    try:
+        async with fifo(tmp_path / "pids") as pids:
+            task = asyncio.create_task(runner.run(spec))
+            shell, child = map(int, (await read_line(pids)).split())
+            stop.set()
+            result = await asyncio.wait_for(task, 20)
+    finally:
+        await runner.close()
+
+    assert result == RunResult(Outcome.STOPPED, message="stopped")
+    await assert_killed(sshd, shell, child)

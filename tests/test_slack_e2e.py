@@ -429,10 +429,10 @@ async def test_concurrent_guest_questions_share_one_users_info_call(slack):
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bennettbot.models import SystemClock
-    from bennettbot.slack.listeners import GuestCheck
+    from bennettbot.slack.listeners import People
 
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
-    guests = GuestCheck(client, SystemClock())
+    guests = People(client, SystemClock())
     answers = await asyncio.gather(*(guests.is_guest("U0GUEST") for _ in range(5)))
     assert answers == [True] * 5
     assert not await guests.is_guest("U0ALICE")

@@ -119,14 +119,51 @@ async def test_suppression_must_end_after_it_starts(store, clock):
         await store.schedule_suppression("a_b", clock.now(), clock.now())
 
 
-async def test_remove_job_unsticks_a_running_type(store, clock):
+async def test_remove_job_takes_only_a_waiting_job(store, clock):
     await store.schedule_job("op_deploy", {}, ALICE, clock.now())
-    [stuck] = await store.reserve_due(clock.now())
+    [running] = await store.reserve_due(clock.now())
+    waiting = await store.schedule_job("op_deploy", {}, ALICE, clock.now())
+    assert await store.remove_job(running.id) is None  # stopped, not removed
+    removed = await store.remove_job(waiting.job_id)
+    assert removed is not None and removed.id == waiting.job_id
+    assert await store.remove_job(waiting.job_id) is None
+    assert [job.id for job in await store.list_jobs()] == [running.id]
+
+
+async def test_a_stop_request_reaches_only_the_running_jobs_holder(store, clock):
     await store.schedule_job("op_deploy", {}, ALICE, clock.now())
-    removed = await store.remove_job(stuck.id)
-    assert removed is not None and removed.id == stuck.id
-    assert await store.remove_job(stuck.id) is None
-    assert len(await store.reserve_due(clock.now())) == 1
+    [running] = await store.reserve_due(clock.now(), "holder-a")
+    waiting = await store.schedule_job("op_deploy", {}, ALICE, clock.now())
+    assert await store.request_stop(waiting.job_id, "U0BOB") is None
+    assert await store.request_stop(10**20, "U0BOB") is None
+    assert await store.stop_requests("holder-a") == []
+    asked = await store.request_stop(running.id, "U0BOB")
+    assert asked is not None and asked.id == running.id
+    assert await store.stop_requests("holder-a") == [(running.id, "U0BOB")]
+    assert await store.stop_requests("holder-b") == []
+
+
+async def test_runs_of_types_newest_first_through_the_index(store, clock):
+    ids = {}
+    for job_type in ("op_a", "op_b", "other_c", "op_a", "op_b"):
+        await store.schedule_job(job_type, {}, ALICE, clock.now())
+        [job] = await store.reserve_due(clock.now())
+        run_id = await store.start_run(job, "")
+        await store.finish_run(run_id, job.id, clock.now(), Outcome.SUCCEEDED)
+        ids.setdefault(job_type, []).append(run_id)
+    newest = await store.runs_of(["op_a", "op_b"], limit=3)
+    assert [run.id for run in newest] == [
+        ids["op_b"][1],
+        ids["op_a"][1],
+        ids["op_b"][0],
+    ]
+    assert await store.runs_of([]) == []
+    assert await store.runs_of(["nothing_here"]) == []
+    plan = await store._rows(
+        "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE type = ? ORDER BY id DESC",
+        ("op_a",),
+    )
+    assert "runs_by_type" in " ".join(str(row[-1]) for row in plan)
 
 
 async def test_every_run_is_recorded(store, clock):

@@ -91,6 +91,19 @@ async def test_poem_found_from_any_cwd(tmp_path):
     assert out == (JOBS.parent / "poem.txt").read_text(encoding="utf-8")
 
 
+async def test_countdown_counts_a_line_a_second():
+    status, out, err = await run(JOBS, "countdown", "--", "1")
+    assert (status, err) == (0, "")
+    assert out == "1…\nLift-off!\n"
+
+
+@pytest.mark.parametrize("seconds", ["0", "601", "ten", "-5"])
+async def test_countdown_refuses_what_is_not_1_to_600_seconds(seconds):
+    status, out, err = await run(JOBS, "countdown", "--", seconds)
+    assert (status, out) == (1, "")
+    assert err == "error: give a whole number of seconds, 1 to 600\n"
+
+
 async def test_jobs_unknown_command():
     status, out, err = await run(JOBS, "dance")
     assert status == 2

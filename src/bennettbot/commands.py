@@ -18,6 +18,7 @@ from .jobconfig import CommandMatch, JobConfig
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
 _SUPPORT = re.compile(r"(?<![\w/-])tech-support(?![\w-])", re.IGNORECASE)
 _REMOVE = re.compile(r"remove job id (\d+)", re.IGNORECASE)
+_STOP = re.compile(r"stop job id (\d+)", re.IGNORECASE)
 _SHOWLOGS = re.compile(
     r"showlogs (head|tail|all) (stdout|stderr|output|error|out|err) (\S+)",
     re.IGNORECASE,
@@ -36,6 +37,18 @@ class Status:
 @dataclass(frozen=True, slots=True)
 class RemoveJob:
     job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StopJob:
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """``history``, ``history NAMESPACE`` or ``history TYPE``."""
+
+    of: str | None = None  # as typed (lower case); None: every run
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +105,8 @@ class Unknown:
 Command = (
     Status
     | RemoveJob
+    | StopJob
+    | History
     | ShowLogs
     | ShowLogsUsage
     | Help
@@ -134,6 +149,10 @@ def parse(text: str, config: JobConfig) -> Command:
         return Status()
     if found := _REMOVE.fullmatch(text):
         return RemoveJob(int(found[1]))
+    if found := _STOP.fullmatch(text):
+        return StopJob(int(found[1]))
+    if words[:1] == ["history"] and len(words) <= 2:
+        return History(words[1] if len(words) == 2 else None)
     if words[:1] == ["showlogs"]:  # built in, whatever the job config holds
         if found := _SHOWLOGS.fullmatch(text):
             return ShowLogs(found[1].lower(), found[2].lower(), found[3])

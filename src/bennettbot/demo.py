@@ -33,6 +33,7 @@ You are @alice. Type a message and press Enter:
   @bennettbot test hello Bob      mention the bot in #general
   #random @bennettbot status      post in another channel (#general, #tech, #random)
   dm test read poem               a direct message to the bot
+  @bennettbot history             the last runs (stop job id N stops a running one)
   is tech-support around?         a support request in #general
   guest @bennettbot showlogs …    post as @guest (restricted commands are refused)
   quit                            leave
@@ -71,6 +72,10 @@ def describe(slack: SlackEmulator, call: Call) -> str | None:
                 text = "(blocks) " + str(message["blocks"])
             where = _where(slack, response.get("channel", ""), params.get("thread_ts"))
             return f"[{where}] bennettbot: {text.rstrip()}"
+        case "chat.update":
+            where = _where(slack, params.get("channel", ""), None)
+            text = params.get("text", "").rstrip()
+            return f"[{where}] bennettbot edited its message: {text}"
         case "reactions.add":
             where = _where(slack, params.get("channel", ""), None)
             return f"[{where}] bennettbot reacted :{params.get('name')}:"

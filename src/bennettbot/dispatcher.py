@@ -52,6 +52,7 @@ class Dispatcher:
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._runs: dict[int, JobRun] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -62,6 +63,11 @@ class Dispatcher:
     @property
     def running(self) -> int:
         return len(self._tasks)
+
+    @property
+    def holder(self) -> str:
+        """This dispatcher's name as the lease's holder (runs carry it)."""
+        return self._lease.holder
 
     @property
     def active(self) -> bool:
@@ -89,20 +95,29 @@ class Dispatcher:
             await self._keep_lease()
             if not self._active:
                 return None
+            if self._runs:
+                await self._pass_on_stops()
             now = self._clock.now()
             for job in await self._store.reserve_due(now, self._lease.holder):
                 self._idle.clear()
-                run = JobRun(self.kit, job, self._lease.holder)
+                run = self._runs[job.id] = JobRun(self.kit, job, self._lease.holder)
                 task = asyncio.create_task(run.execute(), name=f"job-{job.id}")
                 self._tasks[job.id] = task
                 task.add_done_callback(partial(self._forget_task, job.id))
             return await self._store.next_wakeup(now)
+
+    async def _pass_on_stops(self) -> None:
+        """Stop the runs that someone asked to stop, from any process."""
+        for job_id, by in await self._store.stop_requests(self._lease.holder):
+            if (run := self._runs.get(job_id)) is not None:
+                run.stop(by)
 
     def _forget_task(self, job_id: int, _: asyncio.Task[None]) -> None:
         self._forget(job_id)
 
     def _forget(self, job_id: int) -> None:
         self._tasks.pop(job_id, None)
+        self._runs.pop(job_id, None)
         if not self._tasks:
             self._idle.set()
         self.wake()

@@ -54,6 +54,7 @@ class JobDef(_Frozen):
     report_format: ReportFormat = "text"
     report_success: bool = True
     timeout_seconds: Annotated[float, Field(gt=0)] = 3600
+    progress: bool = True  # a progress message in the thread for long runs
 
     @field_validator("run_args_template")
     @classmethod

@@ -24,6 +24,7 @@ from .models import (
     QueueStatus,
     Requester,
     ScheduleResult,
+    StopAsked,
     Suppression,
     SuppressionsCancelled,
 )
@@ -102,9 +103,23 @@ class JobQueue:
         raise AssertionError(f"unknown action {command.action!r}")
 
     async def remove_job(self, job_id: int) -> JobRemoved:
+        """Take waiting job ``job_id`` off the queue (a running one is
+        stopped instead: ``stop_job``)."""
         job = await self._store.remove_job(job_id)
-        self._wake()
-        return JobRemoved(job_id, job.type if job else None)
+        if job is not None:
+            self._wake()
+            return JobRemoved(job_id, job.type)
+        running = await self._store.find_job(job_id)
+        return JobRemoved(job_id, running.type if running else None, bool(running))
+
+    async def stop_job(self, job_id: int, requester: Requester) -> StopAsked:
+        """Ask whichever dispatcher runs job ``job_id`` to stop it."""
+        job = await self._store.request_stop(job_id, requester.user)
+        if job is not None:
+            self._wake()  # the dispatcher of this process, if it runs it
+            return StopAsked(job_id, job.type, running=True)
+        waiting = await self._store.find_job(job_id)
+        return StopAsked(job_id, waiting.type if waiting else None, running=False)
 
     async def status(self) -> QueueStatus:
         """Running and waiting jobs, and the active and coming suppressions."""

@@ -19,8 +19,10 @@ import structlog
 from . import messages, reports
 from .jobconfig import Job, JobConfig
 from .jobenv import job_environment
+from .logview import end_of
 from .models import Clock, Outcome, QueuedJob, Runner, RunResult, RunSpec
 from .notifier import Notifier
+from .progress import Pace, RunProgress
 from .runners.quoting import BadArgument, render_command
 from .store import Store, persist
 
@@ -75,6 +77,7 @@ class RunKit:
     fetch_fabfile: FetchFabfile | None = None
     callback_url: CallbackUrl | None = None
     bot_name: str = ""
+    pace: Pace | None = field(default_factory=Pace)  # None: no live progress
     # what jobs may be given (see ``jobenv``); a namespace picks from it
     job_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     _dirs: dict[str, Path] = field(default_factory=dict, init=False, repr=False)
@@ -109,7 +112,16 @@ class JobRun:
     def __init__(self, kit: RunKit, job: QueuedJob, holder: str) -> None:
         self.kit, self.job, self.holder = kit, job, holder
         self.definition: Job | None = kit.config.job(job.type)
+        self.stopped_by = ""  # who asked to stop it (a Slack user id)
+        self._stop = asyncio.Event()
         self._log = log.bind(job_id=job.id, job_type=job.type)
+
+    def stop(self, by: str) -> None:
+        """Stop the run (``stop job id N``); asking again changes nothing."""
+        if not self._stop.is_set():
+            self._log.info("job_stop_requested", by=by)
+            self.stopped_by = by
+            self._stop.set()
 
     async def execute(self) -> None:
         """Record the run, run it, record how it ended, report it. Cancelling
@@ -126,6 +138,8 @@ class JobRun:
         notice = asyncio.create_task(
             kit.say(kit.notifier.notify_logs(messages.starting(job.type)))
         )
+        progress = self._progress(log_dir)
+        began = asyncio.get_running_loop().time()
         result = RunResult(Outcome.ERROR, message="it was not started")
         try:
             result = await self._run(log_dir)
@@ -137,6 +151,10 @@ class JobRun:
             result = RunResult(Outcome.ERROR, message=f"internal error ({exc!r})")
         finally:
             ended = kit.clock.now()
+            if result.outcome is Outcome.STOPPED:
+                result = RunResult(
+                    Outcome.STOPPED, message=f"stopped by {self.stopped_by}"
+                )
             recorded = await persist(  # until it is recorded: never "running"
                 lambda: kit.store.finish_run(
                     run_id,
@@ -159,16 +177,29 @@ class JobRun:
             )
             await notice
             if recorded:
-                await kit.say(self._report(result, relative_log_dir))
+                took = asyncio.get_running_loop().time() - began
+                await kit.say(self._report(result, relative_log_dir, took))
             else:  # the next holder of the lease recorded it and told the thread
                 self._log.warning("run_recorded_elsewhere")
+            if progress is not None:
+                await kit.say(progress.finish(result.outcome))
+
+    def _progress(self, log_dir: Path) -> RunProgress | None:
+        """The run's live progress, unless its job (or the kit) has none."""
+        definition = self.definition.definition if self.definition else None
+        if definition is None or not definition.progress or self.kit.pace is None:
+            return None
+        stdout = log_dir / "stdout" if definition.report_stdout else None
+        progress = RunProgress(self.kit.notifier, self.kit.pace, self.job, stdout)
+        progress.start()
+        return progress
 
     async def _setup_failed(self, exc: Exception) -> None:
         """The run could not even be recorded: unblock the type and say so."""
         kit, job = self.kit, self.job
         self._log.exception("job_setup_failed")
         try:  # the database may be what failed: retry until the type is free
-            await persist(lambda: kit.store.remove_job(job.id), what="job release")
+            await persist(lambda: kit.store.release_job(job.id), what="job release")
         except Exception:
             self._log.exception("job_release_failed")
         result = RunResult(Outcome.ERROR, message=f"it could not be set up ({exc})")
@@ -221,6 +252,7 @@ class JobRun:
             timeout_seconds=definition.timeout_seconds,
             env=env,
             remote=remote,
+            stop=self._stop,
         )
 
     async def _fetch_fabfile(self, namespace: str, url: str, folder: Path) -> None:
@@ -231,8 +263,13 @@ class JobRun:
             notice = messages.fabfile_failed(namespace, problem)
             await self.kit.say(self.kit.notifier.notify_logs(notice))
 
-    async def _report(self, result: RunResult, log_dir: str) -> None:
+    async def _report(self, result: RunResult, log_dir: str, took: float) -> None:
         kit, job = self.kit, self.job
+        if result.outcome is Outcome.STOPPED:  # not a failure: no tech-support
+            text = messages.stopped(job.id, job.type, self.stopped_by, took)
+            where = job.requester
+            await kit.notifier.post(where.channel, text, where.thread_ts)
+            return
         if result.outcome is not Outcome.SUCCEEDED or self.definition is None:
             last_words = ""
             if result.outcome is Outcome.FAILED and log_dir:
@@ -277,12 +314,6 @@ def _read_head(path: Path) -> str:
 def _explanation(path: Path, size: int = 4096) -> str:
     """The explanation a failed job gave: its last non-blank line on stderr
     when that starts with ``error:`` (only then: stderr may hold anything)."""
-    try:
-        with path.open("rb") as file:
-            file.seek(max(0, file.seek(0, os.SEEK_END) - size))
-            tail = file.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    lines = [line.strip() for line in end_of(path, size).splitlines() if line.strip()]
     last = lines[-1] if lines else ""
     return last if last.startswith("error:") else ""

@@ -62,6 +62,16 @@ def tail(path: Path, lines: int = LINES) -> str:
     return _decode(b"".join(kept[-lines:]))
 
 
+def end_of(path: Path, size: int) -> str:
+    """The last ``size`` bytes of a log, decoded; "" when there is no log."""
+    try:
+        with path.open("rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - size))
+            return _decode(file.read())
+    except FileNotFoundError:
+        return ""
+
+
 def whole(path: Path) -> tuple[str, bool]:
     """The file (at most ``ALL_MAX_BYTES``) and whether it was longer."""
     with path.open("rb") as file:

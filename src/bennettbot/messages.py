@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 
 from .jobconfig import Namespace
@@ -14,7 +14,10 @@ from .models import (
     Outcome,
     QueueAnswer,
     QueueStatus,
+    Requester,
+    RunRecord,
     RunResult,
+    StopAsked,
     Suppression,
     SuppressionsCancelled,
 )
@@ -137,13 +140,16 @@ def bad_blocks(job_type: str, problem: str) -> str:
     )
 
 
-def already_running(job_type: str, running_id: int, bot_name: str) -> str:
+def already_running(
+    job_type: str, running_id: int, waiting_id: int, bot_name: str
+) -> str:
     mention = f"@{bot_name} " if bot_name else ""
     return (
         f"A `{job_type}` job (id {running_id}) is already running, so this one "
-        "will start when it has finished. "
-        f"See `{mention}status`, or `{mention}remove job id {running_id}` if "
-        "it is stuck."
+        f"(id {waiting_id}) will start when it has finished. "
+        f"See `{mention}status`; `{mention}remove job id {waiting_id}` takes "
+        f"this one off the queue, `{mention}stop job id {running_id}` stops the "
+        "running one."
     )
 
 
@@ -181,10 +187,52 @@ def window_over(end: datetime) -> str:
     )
 
 
-def job_removed(removed: JobRemoved) -> str:
-    if removed.job_type is None:
-        return f"There is no job with id {removed.job_id}."
-    return f"Removed job {removed.job_id} (`{removed.job_type}`) from the queue."
+def job_removed(removed: JobRemoved, bot_name: str) -> str:
+    job_id, job_type = removed.job_id, removed.job_type
+    if job_type is None:
+        return f"There is no job with id {job_id}."
+    if removed.running:
+        mention = f"@{bot_name} " if bot_name else ""
+        return (
+            f"Job {job_id} (`{job_type}`) is running, so it stays: "
+            f"`{mention}stop job id {job_id}` stops it."
+        )
+    return f"Removed job {job_id} (`{job_type}`) from the queue."
+
+
+def stop_asked(asked: StopAsked, bot_name: str) -> str:
+    job_id, job_type = asked.job_id, asked.job_type
+    mention = f"@{bot_name} " if bot_name else ""
+    if job_type is None:
+        return (
+            f"There is no job with id {job_id}. `{mention}status` lists the "
+            "jobs with their ids."
+        )
+    if not asked.running:
+        return (
+            f"Job {job_id} (`{job_type}`) has not started, so there is nothing "
+            f"to stop: `{mention}remove job id {job_id}` takes it off the queue."
+        )
+    return f"Stopping job {job_id} (`{job_type}`); its thread will be told."
+
+
+def stopped(job_id: int, job_type: str, by: str, seconds: float) -> str:
+    who = f"<@{by}>" if by else "someone"
+    return (
+        f"Job {job_id} (`{job_type}`) was stopped by {who} after {duration(seconds)}."
+    )
+
+
+def duration(seconds: float) -> str:
+    """``0.4 s``, ``42 s``, ``3 min 5 s``, ``2 h 7 min``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def queue_answer(answer: QueueAnswer, bot_name: str) -> str:
@@ -192,7 +240,9 @@ def queue_answer(answer: QueueAnswer, bot_name: str) -> str:
     match answer:
         case JobQueued(job_type, result):
             if result.running_job_id is not None:
-                return already_running(job_type, result.running_job_id, bot_name)
+                return already_running(
+                    job_type, result.running_job_id, result.job_id, bot_name
+                )
             if result.suppressed_until is not None:
                 return suppressed(job_type, result.suppressed_until)
             return ""
@@ -242,7 +292,8 @@ def general_help(namespaces: Mapping[str, Namespace], bot_name: str) -> str:
         lines.append(f"• `{namespace.name}`{mark}{about}")
     lines += [
         f"For a namespace's commands: `{mention}NAMESPACE help`.",
-        f"Also: `{mention}status`, `{mention}remove job id N`, "
+        f"Also: `{mention}status`, `{mention}history [NAMESPACE|TYPE]`, "
+        f"`{mention}stop job id N`, `{mention}remove job id N`, "
         f"`{mention}showlogs head|tail|all stdout|stderr RUN`.",
     ]
     return "\n".join(lines)
@@ -388,3 +439,65 @@ def log_file_note(where: str, truncated: bool, limit: int) -> str:
 
 def unknown_run(run_id: int) -> str:
     return f"There is no run with id {run_id}."
+
+
+OUTCOME_WORDS = {
+    Outcome.RUNNING: "running",
+    Outcome.SUCCEEDED: "succeeded",
+    Outcome.FAILED: "failed",
+    Outcome.TIMED_OUT: "timed out",
+    Outcome.ERROR: "could not run",
+    Outcome.INTERRUPTED: "interrupted",
+    Outcome.STOPPED: "stopped",
+    Outcome.CANCELLED: "cancelled",
+}
+
+
+def history(
+    runs: Sequence[RunRecord],
+    of: str | None,
+    now: datetime,
+    *,
+    names: Mapping[str, str],
+    workspace_url: str = "",
+    bot_name: str = "",
+) -> str:
+    """``history``: one line per run, newest first, then how to read logs.
+    Names are shown as text (a history pings no one)."""
+    which = f" of `{escape(of)}`" if of else ""
+    if not runs:
+        return f"No runs{which} yet."
+    lines = [f"The last {len(runs)} runs{which}, newest first:"]
+    for run in runs:
+        took = (run.ended_at or now) - run.started_at
+        took_text = duration(took.total_seconds())
+        took_text = f"for {took_text}" if run.ended_at is None else f"took {took_text}"
+        user = run.requester.user
+        asker = f"@{names.get(user, user)}" if user else "a webhook"
+        line = (
+            f"• {run.id} `{run.type}` {OUTCOME_WORDS[run.outcome]}, "
+            f"started {when(run.started_at)}, {took_text}, asked by {escape(asker)}"
+        )
+        if link := thread_link(workspace_url, run.requester):
+            line += f" (<{link}|thread>)"
+        lines.append(line)
+    mention = f"@{bot_name} " if bot_name else ""
+    lines.append(f"Logs by run id: `{mention}showlogs tail stdout {runs[0].id}`.")
+    return "\n".join(lines)
+
+
+def thread_link(workspace_url: str, where: Requester) -> str:
+    """A link to the message that asked (Slack's archive URL), or ""."""
+    if not (workspace_url and where.channel and where.thread_ts):
+        return ""
+    base = workspace_url if workspace_url.endswith("/") else f"{workspace_url}/"
+    return f"{base}archives/{where.channel}/p{where.thread_ts.replace('.', '')}"
+
+
+def running_for(job_type: str, seconds: float) -> str:
+    return f"⏳ `{job_type}` has been running for {duration(seconds)}."
+
+
+def run_ended(job_type: str, outcome: Outcome, seconds: float) -> str:
+    mark = "✅" if outcome is Outcome.SUCCEEDED else "⏹"
+    return f"{mark} `{job_type}` {OUTCOME_WORDS[outcome]} after {duration(seconds)}."

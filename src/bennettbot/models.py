@@ -6,6 +6,7 @@ and from the database's integer microseconds happens only in ``store``.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Outcome(enum.StrEnum):
     TIMED_OUT = "timed_out"
     ERROR = "error"  # could not be started or connection failed (e.g. SSH)
     INTERRUPTED = "interrupted"  # the bot stopped or died while it ran
+    STOPPED = "stopped"  # someone stopped it (`stop job id N`)
     CANCELLED = "cancelled"
 
 
@@ -121,6 +123,23 @@ class ScheduleResult:
     suppressed_until: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One row of run history."""
+
+    id: int
+    job_id: int
+    type: str
+    args: Mapping[str, str]
+    requester: Requester
+    started_at: datetime
+    ended_at: datetime | None
+    exit_status: int | None
+    log_dir: str
+    outcome: Outcome
+    message: str
+
+
 # -- what the job queue answers (``jobqueue``; ``messages`` says it) ----------
 
 
@@ -146,6 +165,14 @@ class SuppressionsCancelled:
 class JobRemoved:
     job_id: int
     job_type: str | None  # None: there was no such job
+    running: bool = False  # it is running, so it was not removed
+
+
+@dataclass(frozen=True, slots=True)
+class StopAsked:
+    job_id: int
+    job_type: str | None  # None: there is no such job
+    running: bool  # False: it is waiting, so there is nothing to stop
 
 
 QueueAnswer = JobQueued | JobCancelled | Suppression | SuppressionsCancelled
@@ -170,6 +197,7 @@ class RunSpec:
     timeout_seconds: float
     env: Mapping[str, str] = field(default_factory=dict)  # added to the environment
     remote: Remote | None = None
+    stop: asyncio.Event | None = None  # set: stop the job (``stop job id N``)
 
     @property
     def stdout_path(self) -> Path:

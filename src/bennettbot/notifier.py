@@ -27,6 +27,14 @@ class Report:
     filename: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A message that can be edited: its channel's id and its ts."""
+
+    channel: str
+    ts: str
+
+
 class Notifier(Protocol):
     async def post(self, channel: str, text: str, thread_ts: str = "") -> bool:
         """Post ``text`` in ``channel``, in a thread if given; True once Slack
@@ -42,10 +50,17 @@ class Notifier(Protocol):
         """Post a failure in the job's thread, and call tech-support unless the
         job was asked for in a direct message."""
 
+    async def start_progress(self, job: QueuedJob, text: str) -> Posted | None:
+        """Post ``text`` in the job's thread, to be edited; None when it could
+        not be posted (or this notifier cannot edit)."""
+
+    async def edit(self, posted: Posted, text: str) -> bool:
+        """Replace the text of ``posted``; True once Slack accepted it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    kind: Literal["post", "logs", "report", "failure"]
+    kind: Literal["post", "logs", "report", "failure", "progress", "edit"]
     text: str
     job: QueuedJob | None = None
     format: str = "text"
@@ -77,6 +92,16 @@ class RecordingNotifier:
 
     async def report_failure(self, job: QueuedJob, text: str) -> None:
         await self._add(Notice("failure", text, job))
+
+    async def start_progress(self, job: QueuedJob, text: str) -> Posted | None:
+        await self._add(Notice("progress", text, job))
+        return Posted(job.requester.channel, str(len(self.notices)))
+
+    async def edit(self, posted: Posted, text: str) -> bool:
+        await self._add(
+            Notice("edit", text, channel=posted.channel, thread_ts=posted.ts)
+        )
+        return True
 
     async def wait_for(
         self, predicate: Callable[[list[Notice]], bool], timeout: float = 10
@@ -113,3 +138,9 @@ class LogNotifier:
 
     async def report_failure(self, job: QueuedJob, text: str) -> None:
         self._log.warning("job_failure", job_id=job.id, job_type=job.type, text=text)
+
+    async def start_progress(self, job: QueuedJob, text: str) -> Posted | None:
+        return None  # nothing to edit: the log has the run's start and end
+
+    async def edit(self, posted: Posted, text: str) -> bool:
+        return False

@@ -7,7 +7,7 @@ to ``Responder.respond`` and deliver the ``Reply``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,9 @@ from .jobconfig import JobConfig
 from .jobqueue import JobQueue, SchedulingError
 from .models import Clock, Requester
 from .store import Store
+
+HISTORY_LENGTH = 10  # runs listed by `history`
+NameLookup = Callable[[Collection[str]], Awaitable[Mapping[str, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +66,26 @@ class Responder:
         requester: Requester,
         *,
         is_guest: bool | Callable[[], Awaitable[bool]] = False,
+        names: NameLookup | None = None,
+        workspace_url: str = "",
     ) -> Reply:
         """Answer cleaned command ``text`` from ``requester``.
 
         ``is_guest`` may be a coroutine function: it is then asked only when a
-        restricted command needs the answer.
+        restricted command needs the answer. ``names`` gives people's names
+        (``history`` shows them), ``workspace_url`` links to threads.
         """
         command = commands.parse(text, self._config)
         match command:
-            case commands.Status() | commands.RemoveJob() | commands.Run():
+            case (
+                commands.Status()
+                | commands.RemoveJob()
+                | commands.StopJob()
+                | commands.Run()
+            ):
                 return await self._queue_command(command, requester, is_guest)
+            case commands.History(of):
+                return Reply(await self._history(of, names, workspace_url))
             case commands.ShowLogsUsage():
                 return Reply(messages.showlogs_usage(self._bot_name))
             case commands.ShowLogs() as asked:
@@ -97,7 +110,7 @@ class Responder:
 
     async def _queue_command(
         self,
-        command: commands.Status | commands.RemoveJob | commands.Run,
+        command: commands.Status | commands.RemoveJob | commands.StopJob | commands.Run,
         requester: Requester,
         is_guest: bool | Callable[[], Awaitable[bool]],
     ) -> Reply:
@@ -107,12 +120,16 @@ class Responder:
                 hidden = restricted if restricted and await _ask(is_guest) else ()
                 status = await self._queue.status()
                 return Reply(messages.status(status, args_hidden_for=hidden))
-            case commands.RemoveJob(job_id):
+            case commands.RemoveJob(job_id) | commands.StopJob(job_id):
                 job = await self._store.find_job(job_id)
                 namespace = self._restricted(job.type) if job else ""
                 if namespace and await _ask(is_guest):
                     return Reply(messages.restricted(namespace))
-                return Reply(messages.job_removed(await self._queue.remove_job(job_id)))
+                if isinstance(command, commands.StopJob):
+                    asked = await self._queue.stop_job(job_id, requester)
+                    return Reply(messages.stop_asked(asked, self._bot_name))
+                removed = await self._queue.remove_job(job_id)
+                return Reply(messages.job_removed(removed, self._bot_name))
             case commands.Run(found):
                 if found.namespace.restricted and await _ask(is_guest):
                     return Reply(messages.restricted(found.namespace.name))
@@ -122,6 +139,28 @@ class Responder:
                     return Reply(str(exc))
                 reply = messages.queue_answer(answer, self._bot_name)
                 return Reply(reply, accepted=True)
+
+    async def _history(
+        self, of: str | None, names: NameLookup | None, workspace_url: str
+    ) -> str:
+        """The last runs: of everything, of a namespace, or of a job type."""
+        if of is None:
+            runs = await self._store.runs(HISTORY_LENGTH)
+        elif (namespace := self._config.namespaces.get(of)) is not None:
+            types = [f"{of}_{job}" for job in namespace.jobs]
+            runs = await self._store.runs_of(types, HISTORY_LENGTH)
+        else:
+            runs = await self._store.runs_of([of], HISTORY_LENGTH)
+        users = {run.requester.user for run in runs if run.requester.user}
+        known = await names(users) if names is not None and users else {}
+        return messages.history(
+            runs,
+            of,
+            self._clock.now(),
+            names=known,
+            workspace_url=workspace_url,
+            bot_name=self._bot_name,
+        )
 
     def _help(self, asked: commands.Help) -> str:
         namespaces = self._config.namespaces

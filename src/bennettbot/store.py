@@ -19,9 +19,15 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +39,7 @@ from .models import (
     Outcome,
     QueuedJob,
     Requester,
+    RunRecord,
     ScheduleResult,
     StartupError,
     Suppression,
@@ -129,6 +136,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX slack_events_by_age ON slack_events (seen_at);
     """,
+    """
+    CREATE INDEX runs_by_type ON runs (type, id);
+    ALTER TABLE jobs ADD COLUMN stop_requested_by TEXT NOT NULL DEFAULT '';
+    """,
 )
 DISPATCHER_LEASE = "dispatcher"
 MAX_ID = 2**63 - 1  # SQLite's largest integer
@@ -156,23 +167,6 @@ def from_db(value: int) -> datetime:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Params = Sequence[object] | Mapping[str, object]
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    """One row of run history."""
-
-    id: int
-    job_id: int
-    type: str
-    args: Mapping[str, str]
-    requester: Requester
-    started_at: datetime
-    ended_at: datetime | None
-    exit_status: int | None
-    log_dir: str
-    outcome: Outcome
-    message: str
 
 
 class StoreError(StartupError):
@@ -331,13 +325,45 @@ class Store:
         return _job(rows[0]) if rows else None
 
     async def remove_job(self, job_id: int) -> QueuedJob | None:
-        """Remove job ``job_id`` whatever its state (unsticks its type)."""
+        """Take waiting job ``job_id`` off the queue; None when no job of
+        that id is waiting (a running one is stopped, not removed)."""
         if not 0 < job_id <= MAX_ID:  # no such row; SQLite could not bind it
             return None
         rows = await self._rows(
-            f"DELETE FROM jobs WHERE id = ? RETURNING {_JOB_COLUMNS}", (job_id,)
+            f"""DELETE FROM jobs WHERE id = ? AND state = 'waiting'
+                RETURNING {_JOB_COLUMNS}""",
+            (job_id,),
         )
         return _job(rows[0]) if rows else None
+
+    async def release_job(self, job_id: int) -> None:
+        """Take running job ``job_id`` off the queue without a run (its run
+        could not even be recorded), so that its type is free again."""
+        await self._rows(
+            "DELETE FROM jobs WHERE id = ? AND state = 'running'", (job_id,)
+        )
+
+    async def request_stop(self, job_id: int, by: str) -> QueuedJob | None:
+        """Ask the dispatcher running job ``job_id`` to stop it (``by``: who
+        asked); None when no job of that id is running."""
+        if not 0 < job_id <= MAX_ID:
+            return None
+        rows = await self._rows(
+            f"""UPDATE jobs SET stop_requested_by = ?
+                WHERE id = ? AND state = 'running' RETURNING {_JOB_COLUMNS}""",
+            (by or "someone", job_id),
+        )
+        return _job(rows[0]) if rows else None
+
+    async def stop_requests(self, holder: str) -> list[tuple[int, str]]:
+        """The running jobs of ``holder`` that someone asked to stop: their
+        ids and who asked."""
+        rows = await self._rows(
+            """SELECT id, stop_requested_by FROM jobs
+               WHERE state = 'running' AND holder = ? AND stop_requested_by != ''""",
+            (holder,),
+        )
+        return [(row[0], row[1]) for row in rows]
 
     async def reserve_due(self, now: datetime, holder: str = "") -> list[QueuedJob]:
         """Atomically mark every startable job running (by ``holder``, the
@@ -633,27 +659,48 @@ class Store:
     async def runs(self, limit: int = 50) -> list[RunRecord]:
         """The most recent runs, newest first."""
         rows = await self._rows(
-            """SELECT id, job_id, type, args, requester, channel, thread_ts,
-                      started_at, ended_at, exit_status, log_dir, outcome, message
-               FROM runs ORDER BY id DESC LIMIT ?""",
-            (limit,),
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
         )
-        return [
-            RunRecord(
-                id=row[0],
-                job_id=row[1],
-                type=row[2],
-                args=json.loads(row[3]),
-                requester=Requester(user=row[4], channel=row[5], thread_ts=row[6]),
-                started_at=from_db(row[7]),
-                ended_at=from_db(row[8]) if row[8] is not None else None,
-                exit_status=row[9],
-                log_dir=row[10],
-                outcome=Outcome(row[11]),
-                message=row[12],
-            )
-            for row in rows
-        ]
+        return [_run(row) for row in rows]
+
+    async def runs_of(
+        self, job_types: Collection[str], limit: int = 10
+    ) -> list[RunRecord]:
+        """The most recent runs of ``job_types``, newest first: each type's
+        through the ``(type, id)`` index, however many runs there are."""
+        types = sorted(set(job_types))
+        if not types:
+            return []
+        one_type = (
+            f"SELECT * FROM (SELECT {_RUN_COLUMNS} FROM runs WHERE type = ?"
+            " ORDER BY id DESC LIMIT ?)"
+        )
+        sql = " UNION ALL ".join([one_type] * len(types))
+        params = [value for job_type in types for value in (job_type, limit)]
+        rows = await self._rows(f"{sql} ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [_run(row) for row in rows]
+
+
+_RUN_COLUMNS = (
+    "id, job_id, type, args, requester, channel, thread_ts, started_at, ended_at, "
+    "exit_status, log_dir, outcome, message"
+)
+
+
+def _run(row: aiosqlite.Row) -> RunRecord:
+    return RunRecord(
+        id=row[0],
+        job_id=row[1],
+        type=row[2],
+        args=json.loads(row[3]),
+        requester=Requester(user=row[4], channel=row[5], thread_ts=row[6]),
+        started_at=from_db(row[7]),
+        ended_at=from_db(row[8]) if row[8] is not None else None,
+        exit_status=row[9],
+        log_dir=row[10],
+        outcome=Outcome(row[11]),
+        message=row[12],
+    )
 
 
 def _job(row: aiosqlite.Row) -> QueuedJob:

@@ -4,17 +4,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import shlex
 import shutil
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from bennettbot.models import Outcome, RunResult, RunSpec
 
 _OPERATOR_CHARS = frozenset("();<>|&")
+STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL when a job is stopped
+T = TypeVar("T")
+
+
+class _Stopped(enum.Enum):
+    STOPPED = "stopped"
+
+
+STOPPED = _Stopped.STOPPED
+
+
+async def until_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T | _Stopped:
+    """Await ``work``, or ``STOPPED`` if ``stop`` is set first (``work`` is
+    then cancelled)."""
+    if stop is None:
+        return await work
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return task.result() if task.done() and not task.cancelled() else STOPPED
+
+
 KNOWN_PROGRAMS = 1024
 # Shell keywords, and the shell's builtins: a builtin and the program of the
 # same name may differ (dash's `echo 'a\nb'` prints two lines, /bin/echo
@@ -148,12 +177,15 @@ class LocalRunner:
     The command gets its own session (so its own process group), its own
     environment (``spec.env`` only), and the log files' descriptors as stdout
     and stderr: the kernel writes its output straight to ``spec.log_dir``
-    while it runs. However the job ends (exit, timeout, cancellation), its
-    whole process group is killed, so no child it started outlives it.
+    while it runs. However the job ends (exit, timeout, cancellation, a
+    stop), its whole process group is killed, so no child it started
+    outlives it. A stop (``spec.stop``) sends the group SIGTERM first, and
+    SIGKILL after ``stop_grace`` seconds.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, stop_grace: float = STOP_GRACE) -> None:
         self._programs: dict[tuple[str, str], bool] = {}  # see program_finder
+        self.stop_grace = stop_grace
 
     async def run(self, spec: RunSpec) -> RunResult:
         logs = open_logs(spec)
@@ -179,7 +211,11 @@ class LocalRunner:
 
             try:
                 async with asyncio.timeout(spec.timeout_seconds):
-                    returncode = await process.wait()
+                    returncode = await until_stopped(process.wait(), spec.stop)
+                if returncode is STOPPED:
+                    await self._stop(process)
+                    note(stderr, "stopped (stop job id)")
+                    return RunResult(Outcome.STOPPED, message="stopped")
             except TimeoutError:
                 await _kill(process)
                 message = f"timed out after {spec.timeout_seconds:.15g} s"
@@ -191,6 +227,15 @@ class LocalRunner:
             # whatever it left running in the background goes with it
             _kill_group(process.pid)
         return exit_result(returncode)
+
+    async def _stop(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM to the group; SIGKILL once the job has had its grace."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.stop_grace):
+                await process.wait()
+        await _kill(process)  # the shell's children, if it went first
 
     async def close(self) -> None:
         """Nothing to release: every run cleans up after itself."""

@@ -14,7 +14,14 @@ import asyncssh
 import structlog
 
 from bennettbot.models import Outcome, Remote, RunResult, RunSpec
-from bennettbot.runners.local import exit_result, note, open_logs
+from bennettbot.runners.local import (
+    STOP_GRACE,
+    STOPPED,
+    exit_result,
+    note,
+    open_logs,
+    until_stopped,
+)
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHUNK = 65536
@@ -48,7 +55,9 @@ class SSHRunner:
         *,
         connect_timeout: float = 10.0,
         max_sessions: int = 10,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
+        self.stop_grace = stop_grace
         self._key_path = key_path
         self._known_hosts = known_hosts
         self._connect_timeout = connect_timeout
@@ -86,8 +95,11 @@ class SSHRunner:
         try:
             async with asyncio.timeout(spec.timeout_seconds), sessions:
                 process = await self._start(remote, command)
-                await _copy_output(process, stdout, stderr)
-                await process.wait()
+                ended = await until_stopped(_finish(process, stdout, stderr), spec.stop)
+                if ended is STOPPED:
+                    await self._stop(process)
+                    note(stderr, "stopped (stop job id)")
+                    return RunResult(Outcome.STOPPED, message="stopped")
         except SSHFailure as exc:
             note(stderr, str(exc))
             return RunResult(Outcome.ERROR, message=str(exc))
@@ -116,6 +128,16 @@ class SSHRunner:
             note(stderr, message)
             return RunResult(Outcome.ERROR, message=message)
         return exit_result(returncode)
+
+    async def _stop(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
+        """The SSH ``TERM`` signal; after ``stop_grace`` s, ``KILL`` and the
+        channel closed."""
+        with contextlib.suppress(OSError, asyncssh.Error):
+            process.send_signal("TERM")
+        with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
+            async with asyncio.timeout(self.stop_grace):
+                await process.wait()
+        _kill(process)
 
     async def close(self) -> None:
         """Close every connection and wait until they are closed."""
@@ -268,6 +290,14 @@ def remote_command(cwd: str, env: Mapping[str, str], command: str) -> str:
         parts.append(f"export {name}={shlex.quote(value)}")
     parts.append(command)
     return "; ".join(parts)
+
+
+async def _finish(
+    process: asyncssh.SSHClientProcess[bytes], stdout: IO[bytes], stderr: IO[bytes]
+) -> None:
+    """Copy the output until EOF, then wait for the exit status."""
+    await _copy_output(process, stdout, stderr)
+    await process.wait()
 
 
 async def _copy_output(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ class BotIdentity:
     bot_id: str
     team_id: str
     name: str
+    url: str = ""  # the workspace's, e.g. https://team.slack.com/
 
 
 async def identify(client: AsyncWebClient) -> BotIdentity:
@@ -56,6 +57,7 @@ async def identify(client: AsyncWebClient) -> BotIdentity:
         bot_id=found.get("bot_id", ""),
         team_id=found.get("team_id", ""),
         name=found.get("user", ""),
+        url=found.get("url", ""),
     )
 
 
@@ -76,8 +78,14 @@ async def join_public_channels(client: AsyncWebClient) -> int:
     return joined
 
 
-class GuestCheck:
-    """Whether a user is a guest (``users.info``), remembered for an hour.
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str  # the display name, else the user name, else the id
+    guest: bool  # a Slack guest (single- or multi-channel)
+
+
+class People:
+    """Who Slack users are (``users.info``), remembered for an hour.
 
     Concurrent questions about one user share a single ``users.info`` call.
     """
@@ -85,10 +93,24 @@ class GuestCheck:
     def __init__(self, client: AsyncWebClient, clock: Clock) -> None:
         self._client = client
         self._clock = clock
-        self._known: dict[str, tuple[bool, float]] = {}
-        self._asking: dict[str, asyncio.Future[bool]] = {}
+        self._known: dict[str, tuple[Person, float]] = {}
+        self._asking: dict[str, asyncio.Future[Person]] = {}
 
     async def is_guest(self, user: str) -> bool:
+        return (await self.person(user)).guest
+
+    async def names(self, users: Iterable[str]) -> dict[str, str]:
+        """Each user's name; a user Slack cannot tell about keeps the id."""
+        wanted = sorted(set(users))
+        found = await asyncio.gather(
+            *(self.person(user) for user in wanted), return_exceptions=True
+        )
+        return {
+            user: person.name if isinstance(person, Person) else user
+            for user, person in zip(wanted, found, strict=True)
+        }
+
+    async def person(self, user: str) -> Person:
         now = self._clock.now().timestamp()
         cached = self._known.get(user)
         if cached is not None and now - cached[1] < GUEST_CACHE_SECONDS:
@@ -99,7 +121,14 @@ class GuestCheck:
         self._asking[user] = pending
         try:
             info = (await self._client.users_info(user=user))["user"]
-            guest = bool(info.get("is_restricted") or info.get("is_ultra_restricted"))
+            person = Person(
+                name=(info.get("profile") or {}).get("display_name")
+                or info.get("name")
+                or user,
+                guest=bool(
+                    info.get("is_restricted") or info.get("is_ultra_restricted")
+                ),
+            )
         except asyncio.CancelledError:
             pending.cancel()
             raise
@@ -109,9 +138,9 @@ class GuestCheck:
             raise
         finally:
             del self._asking[user]
-        self._known[user] = (guest, now)
-        pending.set_result(guest)
-        return guest
+        self._known[user] = (person, now)
+        pending.set_result(person)
+        return person
 
 
 class SlackHandlers:
@@ -132,7 +161,7 @@ class SlackHandlers:
         self._store = store
         self._clock = clock
         self._tech_support_channel = tech_support_channel
-        self._guests = GuestCheck(client, clock)
+        self._people = People(client, clock)
 
     async def on_mention(self, event: dict[str, Any]) -> None:
         if event.get("edited") or not event.get("user") or event.get("bot_id"):
@@ -205,9 +234,15 @@ class SlackHandlers:
                 # a reminder: whoever set it up is not in the event, so it
                 # may run only what anyone may
                 return True
-            return await self._guests.is_guest(user)
+            return await self._people.is_guest(user)
 
-        reply = await self._responder.respond(cleaned, requester, is_guest=is_guest)
+        reply = await self._responder.respond(
+            cleaned,
+            requester,
+            is_guest=is_guest,
+            names=self._people.names,
+            workspace_url=self._identity.url,
+        )
         if reply.accepted:
             await self._react(event, ACCEPTED_REACTION)
         if reply.file is not None:

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import messages, reports
 from ..models import QueuedJob
-from ..notifier import Report
+from ..notifier import Posted, Report
 from .directory import channel_id, looks_like_id
 from .retry import BACKOFF, SlackRetry, retryable
 
@@ -190,6 +190,25 @@ class SlackNotifier:
             messages.failure_repost(job.type, permalink),
             about="failure repost",
         )
+
+    async def start_progress(self, job: QueuedJob, text: str) -> Posted | None:
+        sent = await self._post(
+            job.requester.channel,
+            text,
+            thread_ts=job.requester.thread_ts,
+            about=f"progress of {job.type}",
+        )
+        return Posted(sent.channel, sent.ts) if sent is not None and sent.ts else None
+
+    async def edit(self, posted: Posted, text: str) -> bool:
+        try:
+            await self._client.chat_update(
+                channel=posted.channel, ts=posted.ts, text=text
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.error("edit_failed", channel=posted.channel, error=_describe(exc))
+            return False
+        return True
 
     async def _post(
         self, channel: str, text: str, *, thread_ts: str = "", about: str
