@@ -164,6 +164,9 @@ class CountingNotifier:
     async def edit(self, posted: Posted, text: str) -> bool:
         return False
 
+    async def announce(self, channel: str, text: str) -> Posted | None:
+        return None
+
     async def wait_finished(self, count: int, timeout: float) -> None:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: self.finished >= count)

@@ -272,3 +272,15 @@ def test_check_opens_the_database(full_env, capsys, tmp_path):
     assert line == (
         f"DB_PATH: {database} is not a usable SQLite database (file is not a database)"
     )
+
+
+def test_check_shows_each_schedules_next_time(full_env, monkeypatch, capsys):
+    config = Path(__file__).parent / "fixtures" / "schedules.toml"
+    monkeypatch.setenv("JOB_CONFIG_PATH", str(config))
+    assert main(["--role", "dispatcher", "check"]) == 0
+    out, _ = capsys.readouterr()
+    assert (
+        "    schedule: 'rota report' at '0 9 * * MON' (Europe/London) in #tech, "
+        "next Mon "
+    ) in out
+    assert out.count("09:00 Europe/London") == 1

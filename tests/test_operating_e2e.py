@@ -271,3 +271,30 @@ job_type = "sleepy"
         await slack.wait_for_reply("C0GENERAL", asked, contains="was stopped by")
         assert (await run_ended(bot, job_id)).outcome is Outcome.STOPPED
     await assert_killed(sshd, shell, child)  # root's sessions ignore signals
+
+
+# ------------------------------------------------------------- schedules ----
+
+
+async def test_a_schedule_posts_in_its_channel_and_reports_in_that_thread(bot):
+    slack, dispatcher = bot.slack, bot.engine.dispatcher
+    [plan] = dispatcher.timetable.plans
+    async with asyncio.timeout(10):  # the dispatcher has seen it: not missed
+        while await bot.engine.store.schedule_mark(plan.key) is None:
+            await asyncio.sleep(0.01)
+    due = plan.schedule.next_after(bot.clock.now())
+    bot.clock.set(due)
+    dispatcher.wake()
+
+    def announced():
+        return next(
+            (m for m in slack.messages("general") if m.text.startswith("⏰")), None
+        )
+
+    message = await slack.wait_for(announced, timeout=10)
+    assert message.thread_ts is None  # a top-level message
+    assert message.text == (f"⏰ Scheduled: `ops ok`, due {due:%a %Y-%m-%d %H:%M} UTC.")
+    reply = await slack.wait_for_reply("C0GENERAL", message.ts, contains="succeeded")
+    assert reply.text == "Command `ops_ok` succeeded"
+    status = await ask(slack, "alice", "status")
+    assert "[schedule] `ops ok` next at" in status

@@ -307,17 +307,21 @@ async def test_a_stop_sends_sigterm_to_the_group_and_records_stopped(tmp_path, w
 
 async def test_a_job_that_ignores_sigterm_gets_sigkill_after_the_grace(tmp_path, work):
     stop = asyncio.Event()
-    stop.set()  # asked before it even started
     spec = spec_for(
         tmp_path,
         f"trap '' TERM; echo $$ > {tmp_path}/pid; while :; do sleep 0.05; done",
         env={"PATH": os.environ["PATH"]},
         stop=stop,
     )
-    started = time.monotonic()
-    result = await LocalRunner(stop_grace=0.3).run(spec)
+    task = asyncio.create_task(LocalRunner(stop_grace=0.3).run(spec))
+    pid_file = tmp_path / "pid"
+    async with asyncio.timeout(10):  # the trap is set once the pid is written
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            await asyncio.sleep(0.01)
+    stopped_at = time.monotonic()
+    stop.set()
+    result = await asyncio.wait_for(task, 10)
 
     assert result.outcome == Outcome.STOPPED
-    assert time.monotonic() - started >= 0.3
-    if (tmp_path / "pid").exists():
-        await _gone(int((tmp_path / "pid").read_text()))
+    assert time.monotonic() - stopped_at >= 0.3  # TERM was ignored: KILL after
+    await _gone(int(pid_file.read_text()))

@@ -34,6 +34,7 @@ from .settings import SERVICE_ROLES, Role, Settings
 from .signing import callback_url
 from .slack.notifier import SlackNotifier, add_retries
 from .store import Store
+from .timetable import Timetable
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -118,6 +119,9 @@ async def open_engine(
             heartbeat_name=heartbeat_name("dispatcher"),
         )
         queue = JobQueue(store, config, clock, dispatcher.wake)
+        dispatcher.timetable = Timetable(
+            config, store, queue, notifier, clock, settings.SLACK_APP_USERNAME
+        )
         responder = Responder(
             config,
             queue,

@@ -7,10 +7,11 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from . import jobenv
+from . import jobenv, messages
 from .jobconfig import JobConfigError, load_job_config
 from .logs import configure_logging
 from .settings import ROLES, Role, SettingsError, load_settings, missing
@@ -95,6 +96,15 @@ def check(role: Role) -> int:
         )
         if namespace.env and not namespace.remote:
             print(f"    env: {', '.join(namespace.env)}")
+        for schedule in namespace.schedules:
+            channel = schedule.channel or namespace.default_channel
+            upcoming = messages.local_time(
+                schedule.next_after(datetime.now(UTC)), schedule.timezone
+            )
+            print(
+                f"    schedule: {schedule.command!r} at {schedule.cron!r} "
+                f"({schedule.timezone}) in {channel}, next {upcoming}"
+            )
     print(f"database: {database}")
     return 0
 

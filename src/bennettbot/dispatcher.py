@@ -25,6 +25,7 @@ from .jobrun import JobRun, RunKit
 from .lease import Lease
 from .models import QueuedJob
 from .store import persist
+from .timetable import Timetable
 
 log = structlog.get_logger("dispatcher")
 
@@ -53,6 +54,7 @@ class Dispatcher:
         self._stopping = False
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._runs: dict[int, JobRun] = {}
+        self.timetable: Timetable | None = None  # schedules, if any
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -97,6 +99,9 @@ class Dispatcher:
                 return None
             if self._runs:
                 await self._pass_on_stops()
+            scheduled = None
+            if self.timetable is not None and self.timetable.plans:
+                scheduled = await self.timetable.fire_due()
             now = self._clock.now()
             for job in await self._store.reserve_due(now, self._lease.holder):
                 self._idle.clear()
@@ -104,7 +109,8 @@ class Dispatcher:
                 task = asyncio.create_task(run.execute(), name=f"job-{job.id}")
                 self._tasks[job.id] = task
                 task.add_done_callback(partial(self._forget_task, job.id))
-            return await self._store.next_wakeup(now)
+            queued = await self._store.next_wakeup(now)
+            return min(filter(None, (queued, scheduled)), default=None)
 
     async def _pass_on_stops(self) -> None:
         """Stop the runs that someone asked to stop, from any process."""

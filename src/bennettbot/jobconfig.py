@@ -12,9 +12,12 @@ import string
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cronsim import CronSim, CronSimError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -129,6 +132,41 @@ class RemoteDef(_Frozen):
         return Remote(host=self.host, user=self.user, port=self.port, cwd=self.cwd)
 
 
+class ScheduleDef(_Frozen):
+    """``[[NAMESPACE.schedules]]``: a command of the namespace, queued at each
+    time of a five-field ``cron`` in ``timezone``, reporting in ``channel``."""
+
+    command: Annotated[str, Field(min_length=1)]
+    cron: str
+    timezone: str = "UTC"
+    channel: str = ""  # "": the namespace's default_channel
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, cron: str) -> str:
+        if len(cron.split()) != 5:
+            raise ValueError("cron needs five fields: minute hour day month weekday")
+        try:
+            CronSim(cron, datetime(2026, 1, 1, tzinfo=UTC))
+        except CronSimError as exc:
+            raise ValueError(f"invalid cron expression ({exc})") from None
+        return " ".join(cron.split())
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (an IANA name)") from None
+        return name
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first time after ``moment`` (UTC), in UTC."""
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        return next(CronSim(self.cron, local)).astimezone(UTC)
+
+
 class Namespace(_Frozen):
     name: str = ""
     description: str = ""
@@ -141,6 +179,7 @@ class Namespace(_Frozen):
         default_factory=dict
     )
     slack: tuple[SlackCommand, ...] = ()
+    schedules: tuple[ScheduleDef, ...] = ()
     remote: RemoteDef | None = None
     _matching_order: tuple[SlackCommand, ...] = PrivateAttr()
 
@@ -186,6 +225,10 @@ class JobConfig:
         if namespace is None or name not in namespace.jobs:
             return None
         return Job(job_type, namespace, name, namespace.jobs[name])
+
+    def schedules(self) -> list[tuple[Namespace, ScheduleDef]]:
+        """Every namespace's schedules, in file order."""
+        return [(ns, sc) for ns in self.namespaces.values() for sc in ns.schedules]
 
     def restricted_namespaces(self) -> frozenset[str]:
         """The names of the restricted namespaces."""
@@ -252,9 +295,14 @@ def _describe(where: str, table: dict, exc: ValidationError) -> list[str]:
     lines = []
     for error in exc.errors():
         loc = list(error["loc"])
-        if loc and loc[0] == "slack" and len(loc) > 1 and isinstance(loc[1], int):
+        if (
+            loc
+            and loc[0] in ("slack", "schedules")
+            and len(loc) > 1
+            and isinstance(loc[1], int)
+        ):
             # name a command by its text rather than its position
-            command = table["slack"][loc[1]]
+            command = table[loc[0]][loc[1]]
             text = command.get("command") if isinstance(command, dict) else None
             loc[1] = f"[{loc[1]}]" + (f" ({text!r})" if text else "")
         message = error["msg"]
@@ -322,6 +370,29 @@ def _check_namespace(namespace: Namespace) -> list[str]:
             )
         elif command.action.startswith("cancel_") and params:
             problems.append(f"{key}: a {command.action} command takes no params")
+    return problems + _check_schedules(namespace)
+
+
+def _check_schedules(namespace: Namespace) -> list[str]:
+    problems = []
+    for index, schedule in enumerate(namespace.schedules):
+        key = f"schedules[{index}] ({schedule.command!r})"
+        found = namespace.match(" ".join(schedule.command.split()))
+        if found is None:
+            problems.append(
+                f"{key}.command: not a command of [{namespace.name}] (give it as "
+                "typed after the namespace name)"
+            )
+        elif found[0].params:
+            problems.append(
+                f"{key}.command: a scheduled command takes no params (it matched "
+                f"{found[0].command!r})"
+            )
+        if not (schedule.channel or namespace.default_channel):
+            problems.append(
+                f"{key}.channel: needed, since [{namespace.name}] has no "
+                "default_channel"
+            )
     return problems
 
 

@@ -23,6 +23,7 @@ from .models import (
     QueueAnswer,
     QueueStatus,
     Requester,
+    ScheduledNext,
     ScheduleResult,
     StopAsked,
     Suppression,
@@ -122,10 +123,20 @@ class JobQueue:
         return StopAsked(job_id, waiting.type if waiting else None, running=False)
 
     async def status(self) -> QueueStatus:
-        """Running and waiting jobs, and the active and coming suppressions."""
+        """Running and waiting jobs, the schedules' next times, and the active
+        and coming suppressions."""
         now = self._clock.now()
         jobs = await self._store.list_jobs()
-        return QueueStatus(now, jobs, await self._store.list_suppressions(now))
+        schedules = [
+            ScheduledNext(
+                f"{namespace.name} {' '.join(schedule.command.split())}",
+                schedule.next_after(now),
+                schedule.timezone,
+            )
+            for namespace, schedule in self._config.schedules()
+        ]
+        suppressions = await self._store.list_suppressions(now)
+        return QueueStatus(now, jobs, suppressions, schedules)
 
 
 def _today_at(day: date, hhmm: str) -> datetime | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from .jobconfig import Namespace
 from .models import (
@@ -274,6 +275,11 @@ def status(queue: QueueStatus, args_hidden_for: Collection[str] = ()) -> str:
                 f"[{job.id}] {job.type}{args} waiting to start at "
                 f"{when(job.start_after)}"
             )
+    for plan in queue.schedules:
+        lines.append(
+            f"[schedule] `{plan.command}` next at "
+            f"{local_time(plan.next_at, plan.timezone)}"
+        )
     for s in queue.suppressions:
         state = "active" if s.start_at <= queue.now else "scheduled"
         lines.append(
@@ -501,3 +507,15 @@ def running_for(job_type: str, seconds: float) -> str:
 def run_ended(job_type: str, outcome: Outcome, seconds: float) -> str:
     mark = "✅" if outcome is Outcome.SUCCEEDED else "⏹"
     return f"{mark} `{job_type}` {OUTCOME_WORDS[outcome]} after {duration(seconds)}."
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    """``Mon 2026-12-07 09:00 Europe/London`` (``moment`` is aware)."""
+    return f"{moment.astimezone(ZoneInfo(timezone)):%a %Y-%m-%d %H:%M} {timezone}"
+
+
+def scheduled(command: str, due: datetime, timezone: str, late: bool) -> str:
+    text = f"⏰ Scheduled: `{command}`, due {local_time(due, timezone)}"
+    if late:
+        return f"{text}. Late: the bot was not running then, so it runs now."
+    return f"{text}."

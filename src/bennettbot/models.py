@@ -179,10 +179,18 @@ QueueAnswer = JobQueued | JobCancelled | Suppression | SuppressionsCancelled
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduledNext:
+    command: str  # as typed: NAMESPACE COMMAND
+    next_at: datetime
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
 class QueueStatus:
     now: datetime
     jobs: list[QueuedJob]  # running ones, then waiting ones
     suppressions: list[Suppression]  # active and coming
+    schedules: list[ScheduledNext] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,10 @@ class Notifier(Protocol):
         """Post ``text`` in the job's thread, to be edited; None when it could
         not be posted (or this notifier cannot edit)."""
 
+    async def announce(self, channel: str, text: str) -> Posted | None:
+        """Post ``text`` as a new message in ``channel`` (a name or an id);
+        where it went (for a thread under it), or None."""
+
     async def edit(self, posted: Posted, text: str) -> bool:
         """Replace the text of ``posted``; True once Slack accepted it."""
 
@@ -103,6 +107,10 @@ class RecordingNotifier:
         )
         return True
 
+    async def announce(self, channel: str, text: str) -> Posted | None:
+        await self._add(Notice("post", text, channel=channel))
+        return Posted(channel, f"announce.{len(self.notices)}")
+
     async def wait_for(
         self, predicate: Callable[[list[Notice]], bool], timeout: float = 10
     ) -> list[Notice]:
@@ -144,3 +152,7 @@ class LogNotifier:
 
     async def edit(self, posted: Posted, text: str) -> bool:
         return False
+
+    async def announce(self, channel: str, text: str) -> Posted | None:
+        self._log.info("announcement", channel=channel, text=text)
+        return None

@@ -140,6 +140,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_by_type ON runs (type, id);
     ALTER TABLE jobs ADD COLUMN stop_requested_by TEXT NOT NULL DEFAULT '';
     """,
+    """
+    CREATE TABLE schedule_marks (
+        key TEXT PRIMARY KEY,
+        at INTEGER NOT NULL
+    );
+    """,
 )
 DISPATCHER_LEASE = "dispatcher"
 MAX_ID = 2**63 - 1  # SQLite's largest integer
@@ -335,6 +341,29 @@ class Store:
             (job_id,),
         )
         return _job(rows[0]) if rows else None
+
+    async def schedule_mark(self, key: str) -> datetime | None:
+        """When schedule ``key`` last fired (or was first seen); None: never."""
+        rows = await self._rows("SELECT at FROM schedule_marks WHERE key = ?", (key,))
+        return from_db(rows[0][0]) if rows else None
+
+    async def move_schedule_mark(
+        self, key: str, seen: datetime | None, to: datetime
+    ) -> bool:
+        """Set schedule ``key``'s mark to ``to`` if it is still ``seen``: True
+        for the one caller that moved it (a schedule fires once)."""
+        if seen is None:
+            rows = await self._rows(
+                """INSERT INTO schedule_marks (key, at) VALUES (?, ?)
+                   ON CONFLICT DO NOTHING RETURNING 1""",
+                (key, to_db(to)),
+            )
+        else:
+            rows = await self._rows(
+                "UPDATE schedule_marks SET at = ? WHERE key = ? AND at = ? RETURNING 1",
+                (to_db(to), key, to_db(seen)),
+            )
+        return bool(rows)
 
     async def release_job(self, job_id: int) -> None:
         """Take running job ``job_id`` off the queue without a run (its run

@@ -200,6 +200,10 @@ class SlackNotifier:
         )
         return Posted(sent.channel, sent.ts) if sent is not None and sent.ts else None
 
+    async def announce(self, channel: str, text: str) -> Posted | None:
+        sent = await self._post(channel_ref(channel), text, about="announcement")
+        return Posted(sent.channel, sent.ts) if sent is not None and sent.ts else None
+
     async def edit(self, posted: Posted, text: str) -> bool:
         try:
             await self._client.chat_update(
