@@ -61,7 +61,7 @@ def test_check_ok(full_env, capsys, role):
         "techsupport",
         "inbox",
     ]
-    assert "  test: 5 jobs, 5 commands" in output
+    assert "  test: 6 jobs, 6 commands" in output
     assert not any("showlogs" in line for line in output)  # built in now
     assert output[2].startswith("local jobs get: PATH, HOME, USER, LOGNAME, LANG")
     assert "    env: DATA_TEAM_GITHUB_API_TOKEN" in output

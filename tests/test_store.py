@@ -306,3 +306,37 @@ async def test_a_version_1_database_is_upgraded(tmp_path, clock):
 async def test_removing_an_id_too_big_for_sqlite_finds_nothing(store):
     assert await store.remove_job(10**20) is None
     assert await store.remove_job(0) is None
+
+
+async def test_a_confirmation_is_decided_once_and_expires(store, clock):
+    asked = await store.add_confirmation(
+        "op_deploy", {"env": "prod"}, ALICE, 60, clock.now()
+    )
+    await store.set_confirmation_message(asked, "C1", "1.2")
+    found = await store.find_confirmation(asked)
+    assert found is not None and found.state == "pending" and found.ts == "1.2"
+    assert await store.oldest_pending_confirmation() == clock.now()
+    earlier = clock.now() - timedelta(minutes=10)
+    decided = await store.decide_confirmation(
+        asked, "confirmed", "U2", asked_after=earlier
+    )
+    assert decided is not None and decided.args == {"env": "prod"}
+    assert decided.delay_seconds == 60 and decided.requester == ALICE
+    again = await store.decide_confirmation(
+        asked, "cancelled", "U3", asked_after=earlier
+    )
+    assert again is None
+    assert (await store.find_confirmation(asked)).decided_by == "U2"
+
+    late = await store.add_confirmation("op_deploy", {}, ALICE, 0, clock.now())
+    later = clock.now() + timedelta(minutes=11)
+    assert (
+        await store.decide_confirmation(
+            late, "confirmed", "U2", asked_after=clock.now()
+        )
+        is None
+    )
+    [expired] = await store.expire_confirmations(later - timedelta(minutes=10))
+    assert (expired.id, expired.state) == (late, "expired")
+    assert await store.oldest_pending_confirmation() is None
+    assert await store.find_confirmation(10**20) is None

@@ -218,3 +218,18 @@ def test_the_shipped_config_schedules_the_rotas_commented_out():
         assert block in text
         uncommented = text.replace(block, block.replace("# ", ""))
         parse_job_config(tomllib.loads(uncommented), SHIPPED_JOB_CONFIG)
+
+
+async def test_a_schedule_does_not_ask_for_confirmation(store, clock):
+    confirming = CONFIG.replace(
+        '[techsupport.jobs.rota]\nrun_args_template = "true"\n',
+        '[techsupport.jobs.rota]\nrun_args_template = "true"\nconfirm = true\n',
+    )
+    assert confirming != CONFIG
+    rig = Rig(store, clock, confirming)
+    clock.set(utc(2026, 11, 1))
+    await rig.timetable.fire_due()
+    clock.set(utc(2026, 11, 2, 9))
+    await rig.timetable.fire_due()
+    [job] = await store.list_jobs()
+    assert job.type == "techsupport_rota"  # queued at once, no question

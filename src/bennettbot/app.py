@@ -19,6 +19,7 @@ import aiohttp
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
+from .confirmations import Confirmations
 from .dispatcher import Dispatcher
 from .fabfile import fetch_fabfile
 from .health import heartbeat_name
@@ -58,6 +59,7 @@ class Engine:
     slack: AsyncWebClient | None  # None when no bot token is set
     notifier: Notifier  # the dispatcher's and the web server's way to Slack
     clock: Clock
+    confirmations: Confirmations
 
 
 @asynccontextmanager
@@ -122,6 +124,9 @@ async def open_engine(
         dispatcher.timetable = Timetable(
             config, store, queue, notifier, clock, settings.SLACK_APP_USERNAME
         )
+        confirmations = Confirmations(
+            store, queue, config, clock, settings.SLACK_APP_USERNAME
+        )
         responder = Responder(
             config,
             queue,
@@ -130,6 +135,7 @@ async def open_engine(
             settings.SLACK_APP_USERNAME,
             logs_dir=settings.LOGS_DIR,
             host_logs_dir=settings.host_logs_dir,
+            confirmations=confirmations,
         )
         yield Engine(
             settings,
@@ -142,6 +148,7 @@ async def open_engine(
             slack,
             notifier,
             clock,
+            confirmations,
         )
 
 
@@ -197,6 +204,7 @@ def _bot(
         clock=engine.clock,  # one clock in the process
         stop=stop,
         ping_interval=ping_interval,
+        confirmations=engine.confirmations,
     )
 
 

@@ -36,6 +36,7 @@ You are @alice. Type a message and press Enter:
   @bennettbot history             the last runs (stop job id N stops a running one)
   is tech-support around?         a support request in #general
   guest @bennettbot showlogs …    post as @guest (restricted commands are refused)
+  press Run / press Cancel        press a button of the bot's last question
   quit                            leave
 """
 
@@ -76,6 +77,10 @@ def describe(slack: SlackEmulator, call: Call) -> str | None:
             where = _where(slack, params.get("channel", ""), None)
             text = params.get("text", "").rstrip()
             return f"[{where}] bennettbot edited its message: {text}"
+        case "chat.postEphemeral":
+            where = _where(slack, params.get("channel", ""), None)
+            text = params.get("text", "").rstrip()
+            return f"[{where}, only you see this] bennettbot: {text}"
         case "reactions.add":
             where = _where(slack, params.get("channel", ""), None)
             return f"[{where}] bennettbot reacted :{params.get('name')}:"
@@ -119,13 +124,30 @@ async def _settle(slack: SlackEmulator, engine: Engine, seconds: float) -> None:
                 await asyncio.sleep(0.05)  # the bot may still be queueing
 
 
+async def _press(slack: SlackEmulator, user: str, button: str) -> None:
+    """Press Run or Cancel on the newest message of the bot that has them."""
+    action = f"confirm_{button}"
+    asking = [
+        message
+        for messages in slack.workspace.messages.values()
+        for message in messages
+        for block in message.blocks or []
+        if any(e.get("action_id") == action for e in block.get("elements", []))
+    ]
+    if asking:
+        newest = max(asking, key=lambda message: float(message.ts))
+        await slack.press(user, newest.channel, newest.ts, action)
+
+
 async def _say(slack: SlackEmulator, line: str) -> None:
     text = line.strip()
     text = re.sub(r"@bennettbot\b", f"<@{slack.bot.id}>", text)
     user = "alice"
     if text.startswith("guest "):
         user, text = "guest", text.removeprefix("guest ")
-    if text.startswith("dm "):
+    if text.lower() in ("press run", "press cancel"):
+        await _press(slack, user, text.split()[1].lower())
+    elif text.startswith("dm "):
         await slack.dm(user, text.removeprefix("dm "))
     elif found := _CHANNEL.fullmatch(text):
         await slack.post(user, found[1], found[2])

@@ -58,6 +58,7 @@ class JobDef(_Frozen):
     report_success: bool = True
     timeout_seconds: Annotated[float, Field(gt=0)] = 3600
     progress: bool = True  # a progress message in the thread for long runs
+    confirm: bool = False  # ask for a button press before queuing (from Slack)
 
     @field_validator("run_args_template")
     @classmethod

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from .jobconfig import Namespace
 from .models import (
+    Confirmation,
     JobCancelled,
     JobQueued,
     JobRemoved,
@@ -18,6 +19,7 @@ from .models import (
     Requester,
     RunRecord,
     RunResult,
+    ScheduleResult,
     StopAsked,
     Suppression,
     SuppressionsCancelled,
@@ -519,3 +521,53 @@ def scheduled(command: str, due: datetime, timezone: str, late: bool) -> str:
     if late:
         return f"{text}. Late: the bot was not running then, so it runs now."
     return f"{text}."
+
+
+def _job_with_args(job_type: str, args: Mapping[str, str]) -> str:
+    shown = " ".join(f"{k}={escape(v)}" for k, v in sorted(args.items()))
+    return f"`{job_type}`" + (f" ({shown})" if shown else "")
+
+
+def confirm_question(job_type: str, args: Mapping[str, str]) -> str:
+    return (
+        f"Run {_job_with_args(job_type, args)}? It asks for a second look: "
+        "press Run to queue it, or Cancel. The question expires in 10 minutes."
+    )
+
+
+def confirmed(
+    confirmation: Confirmation, by: str, result: ScheduleResult, bot_name: str
+) -> str:
+    text = (
+        f"✅ {_job_with_args(confirmation.job_type, confirmation.args)}: "
+        f"confirmed by <@{by}>, queued as job {result.job_id}."
+    )
+    answer = queue_answer(JobQueued(confirmation.job_type, result), bot_name)
+    return f"{text} {answer}" if answer else text
+
+
+def confirm_cancelled(confirmation: Confirmation, by: str) -> str:
+    job = _job_with_args(confirmation.job_type, confirmation.args)
+    return f"✖️ {job}: cancelled by <@{by}>; nothing was queued."
+
+
+def confirm_failed(confirmation: Confirmation, by: str, problem: str) -> str:
+    job = _job_with_args(confirmation.job_type, confirmation.args)
+    return f"{job}: confirmed by <@{by}>, but it could not be queued: {problem}"
+
+
+def confirm_expired(confirmation: Confirmation) -> str:
+    job = _job_with_args(confirmation.job_type, confirmation.args)
+    return f"⌛ {job}: nobody confirmed it within 10 minutes, so nothing was queued."
+
+
+CONFIRMATION_GONE = "Sorry, I have no record of that question."
+CONFIRMATION_EXPIRED = "Too late: that question has expired. Ask for the job again."
+
+
+def confirmation_decided(confirmation: Confirmation | None) -> str:
+    if confirmation is None:
+        return CONFIRMATION_GONE
+    if confirmation.state == "expired":
+        return CONFIRMATION_EXPIRED
+    return f"That was {confirmation.state} already by <@{confirmation.decided_by}>."

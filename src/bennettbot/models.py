@@ -140,6 +140,22 @@ class RunRecord:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A question before queuing a ``confirm = true`` job, and its answer."""
+
+    id: int
+    job_type: str
+    args: Mapping[str, str]
+    requester: Requester  # who asked for the job, and where
+    delay_seconds: float
+    asked_at: datetime
+    channel: str  # where the question is (its channel id and ts)
+    ts: str
+    state: str  # pending | confirmed | cancelled | expired
+    decided_by: str  # a Slack user id
+
+
 # -- what the job queue answers (``jobqueue``; ``messages`` says it) ----------
 
 

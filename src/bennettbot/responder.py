@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import commands, logview, messages
+from .confirmations import Confirmations
 from .jobconfig import JobConfig
 from .jobqueue import JobQueue, SchedulingError
 from .models import Clock, Requester
@@ -38,6 +39,8 @@ class Reply:
     text: str = ""
     accepted: bool = False
     file: ReplyFile | None = None
+    blocks: list[dict] | None = None  # Block Kit, with ``text`` as fallback
+    confirmation: int | None = None  # the question of this confirmation
 
 
 class Responder:
@@ -51,7 +54,9 @@ class Responder:
         *,
         logs_dir: Path = Path("logs"),
         host_logs_dir: str = "",
+        confirmations: Confirmations | None = None,
     ) -> None:
+        self._confirmations = confirmations
         self._config = config
         self._queue = queue
         self._store = store
@@ -133,6 +138,14 @@ class Responder:
             case commands.Run(found):
                 if found.namespace.restricted and await _ask(is_guest):
                     return Reply(messages.restricted(found.namespace.name))
+                asks = self._confirmations
+                if asks is not None and asks.needed(found):
+                    question = await asks.ask(found, requester)
+                    return Reply(
+                        question.text,
+                        blocks=question.blocks,
+                        confirmation=question.confirmation_id,
+                    )
                 try:
                     answer = await self._queue.perform(found, requester)
                 except SchedulingError as exc:

@@ -36,6 +36,7 @@ import aiosqlite
 import structlog
 
 from .models import (
+    Confirmation,
     Outcome,
     QueuedJob,
     Requester,
@@ -145,6 +146,26 @@ MIGRATIONS: tuple[str, ...] = (
         key TEXT PRIMARY KEY,
         at INTEGER NOT NULL
     );
+    """,
+    """
+    CREATE TABLE confirmations (
+        id INTEGER PRIMARY KEY,
+        job_type TEXT NOT NULL,
+        args TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        is_im INTEGER NOT NULL,
+        delay_seconds REAL NOT NULL,
+        asked_at INTEGER NOT NULL,
+        message_channel TEXT NOT NULL DEFAULT '',
+        message_ts TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'confirmed', 'cancelled', 'expired')),
+        decided_by TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX confirmations_pending ON confirmations (asked_at)
+        WHERE state = 'pending';
     """,
 )
 DISPATCHER_LEASE = "dispatcher"
@@ -364,6 +385,83 @@ class Store:
                 (to_db(to), key, to_db(seen)),
             )
         return bool(rows)
+
+    async def add_confirmation(
+        self,
+        job_type: str,
+        args: Mapping[str, str],
+        requester: Requester,
+        delay_seconds: float,
+        now: datetime,
+    ) -> int:
+        """A pending question before queuing ``job_type``; its id."""
+        rows = await self._rows(
+            """INSERT INTO confirmations (job_type, args, requester, channel,
+                   thread_ts, is_im, delay_seconds, asked_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            (
+                job_type,
+                json.dumps(dict(args), sort_keys=True),
+                requester.user,
+                requester.channel,
+                requester.thread_ts,
+                int(requester.is_im),
+                delay_seconds,
+                to_db(now),
+            ),
+        )
+        return rows[0][0]
+
+    async def set_confirmation_message(
+        self, confirmation_id: int, channel: str, ts: str
+    ) -> None:
+        await self._rows(
+            """UPDATE confirmations SET message_channel = ?, message_ts = ?
+               WHERE id = ?""",
+            (channel, ts, confirmation_id),
+        )
+
+    async def find_confirmation(self, confirmation_id: int) -> Confirmation | None:
+        if not 0 < confirmation_id <= MAX_ID:
+            return None
+        rows = await self._rows(
+            f"SELECT {_CONFIRMATION_COLUMNS} FROM confirmations WHERE id = ?",
+            (confirmation_id,),
+        )
+        return _confirmation(rows[0]) if rows else None
+
+    async def decide_confirmation(
+        self, confirmation_id: int, state: str, by: str, *, asked_after: datetime
+    ) -> Confirmation | None:
+        """Move a pending confirmation asked after ``asked_after`` to
+        ``state``; None when it was not pending (or is too old): only one
+        press decides."""
+        if not 0 < confirmation_id <= MAX_ID:
+            return None
+        rows = await self._rows(
+            f"""UPDATE confirmations SET state = ?, decided_by = ?
+                WHERE id = ? AND state = 'pending' AND asked_at > ?
+                RETURNING {_CONFIRMATION_COLUMNS}""",
+            (state, by, confirmation_id, to_db(asked_after)),
+        )
+        return _confirmation(rows[0]) if rows else None
+
+    async def expire_confirmations(self, asked_before: datetime) -> list[Confirmation]:
+        """Mark the pending confirmations asked at or before ``asked_before``
+        expired; those."""
+        rows = await self._rows(
+            f"""UPDATE confirmations SET state = 'expired'
+                WHERE state = 'pending' AND asked_at <= ?
+                RETURNING {_CONFIRMATION_COLUMNS}""",
+            (to_db(asked_before),),
+        )
+        return [_confirmation(row) for row in rows]
+
+    async def oldest_pending_confirmation(self) -> datetime | None:
+        rows = await self._rows(
+            "SELECT MIN(asked_at) FROM confirmations WHERE state = 'pending'"
+        )
+        return from_db(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def release_job(self, job_id: int) -> None:
         """Take running job ``job_id`` off the queue without a run (its run
@@ -708,6 +806,29 @@ class Store:
         params = [value for job_type in types for value in (job_type, limit)]
         rows = await self._rows(f"{sql} ORDER BY id DESC LIMIT ?", (*params, limit))
         return [_run(row) for row in rows]
+
+
+_CONFIRMATION_COLUMNS = (
+    "id, job_type, args, requester, channel, thread_ts, is_im, delay_seconds, "
+    "asked_at, message_channel, message_ts, state, decided_by"
+)
+
+
+def _confirmation(row: aiosqlite.Row) -> Confirmation:
+    return Confirmation(
+        id=row[0],
+        job_type=row[1],
+        args=json.loads(row[2]),
+        requester=Requester(
+            user=row[3], channel=row[4], thread_ts=row[5], is_im=bool(row[6])
+        ),
+        delay_seconds=row[7],
+        asked_at=from_db(row[8]),
+        channel=row[9],
+        ts=row[10],
+        state=row[11],
+        decided_by=row[12],
+    )
 
 
 _RUN_COLUMNS = (

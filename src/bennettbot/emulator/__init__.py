@@ -12,7 +12,7 @@ unchanged; only the base URL differs.
 
 from .server import APP_TOKEN, BOT_TOKEN, SlackEmulator
 from .socketmode import Ack, Connection, Envelope
-from .state import Channel, File, Message, User, Workspace
+from .state import Channel, Ephemeral, File, Message, User, Workspace
 from .webapi import UPLOAD, Call
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Channel",
     "Connection",
     "Envelope",
+    "Ephemeral",
     "File",
     "Message",
     "SlackEmulator",

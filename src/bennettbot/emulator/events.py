@@ -2,7 +2,8 @@
 
 Shapes follow Slack's published examples for `event_callback`,
 `app_mention`, `message` (and its `message_changed`, `bot_message` and
-`file_share` subtypes) and `channel_created`.
+`file_share` subtypes) and `channel_created`; and the interactive
+`block_actions` payload of a button press.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 
-from .state import JSON, Channel, Message, Workspace
+from .state import JSON, Channel, Message, User, Workspace
 
 VERIFICATION_TOKEN = "emulated-verification-token"  # noqa: S105 - not a secret
 _event_ids = itertools.count(1)
@@ -125,3 +126,46 @@ def events_for_message(ws: Workspace, message: Message) -> list[JSON]:
         events.append(app_mention_event(ws, message))
     events.append(message_event(ws, message))
     return events
+
+
+def block_actions(
+    ws: Workspace, user: User, message: Message, block: JSON, button: JSON
+) -> JSON:
+    """The payload of `user` pressing `button` (in `block`) of `message`."""
+    channel = ws.channels[message.channel]
+    return {
+        "type": "block_actions",
+        "user": {
+            "id": user.id,
+            "username": user.name,
+            "name": user.name,
+            "team_id": ws.team_id,
+        },
+        "api_app_id": ws.app_id,
+        "token": VERIFICATION_TOKEN,
+        "container": {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": channel.id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": f"{int(time.time())}.{new_event_id()}",
+        "team": {"id": ws.team_id, "domain": ws.domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel.id, "name": channel.name},
+        "message": {**ws.message_payload(message), "channel": channel.id},
+        "state": {"values": {}},
+        "response_url": "",
+        "actions": [
+            {
+                "action_id": button["action_id"],
+                "block_id": block.get("block_id", ""),
+                "text": button.get("text", {}),
+                "value": button.get("value", ""),
+                "style": button.get("style", ""),
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }

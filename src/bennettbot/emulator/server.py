@@ -10,13 +10,14 @@ from aiohttp import web
 
 from .events import (
     app_mention_event,
+    block_actions,
     channel_created_event,
     event_callback,
     events_for_message,
     message_changed_event,
 )
 from .socketmode import Ack, Connection, Envelope, SocketModeServer
-from .state import JSON, MAX_TEXT, Channel, Message, User, Workspace
+from .state import JSON, MAX_TEXT, Channel, Ephemeral, Message, User, Workspace
 from .webapi import Call, WebApi
 
 T = TypeVar("T")
@@ -48,6 +49,7 @@ class SlackEmulator:
         self.app_token = app_token
         self.echo_bot_messages = echo_bot_messages  # deliver the bot's own posts
         self.calls: list[Call] = []
+        self.ephemerals: list[Ephemeral] = []  # what chat.postEphemeral showed
         self.url = ""
         self._host, self._port = host, port
         self._waiters: set[asyncio.Future[None]] = set()
@@ -232,6 +234,25 @@ class SlackEmulator:
         )
         await self._deliver([] if private else [channel_created_event(channel)])
         return channel
+
+    async def press(self, user: str, channel: str, ts: str, action_id: str) -> Envelope:
+        """`user` presses the button `action_id` of message `ts`: a
+        `block_actions` interactive payload, over Socket Mode as Slack sends
+        it."""
+        ws = self.workspace
+        presser, message = ws.user(user), self.message(channel, ts)
+        for block in message.blocks or []:
+            for element in block.get("elements", []):
+                if element.get("action_id") == action_id:
+                    break
+            else:
+                continue
+            break
+        else:
+            raise ValueError(f"message {ts} has no button {action_id!r}")
+        payload = block_actions(ws, presser, message, block, element)
+        (envelope,) = await self.socket.deliver([("interactive", payload)])
+        return envelope
 
     async def send_event(self, event: JSON) -> Envelope:
         """Deliver any Events API `event` (wrapped in `event_callback`)."""

@@ -58,6 +58,16 @@ class Channel:
         return "group" if self.is_private else "channel"
 
 
+@dataclass(frozen=True, slots=True)
+class Ephemeral:
+    """A message only ``user`` sees (``chat.postEphemeral``)."""
+
+    channel: str
+    user: str
+    text: str
+    ts: str
+
+
 @dataclass
 class Message:
     channel: str

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 
-from .state import JSON, Channel, File, Message
+from .state import JSON, Channel, Ephemeral, File, Message
 
 if TYPE_CHECKING:
     from .server import SlackEmulator
@@ -151,6 +151,7 @@ class WebApi:
             "users.list": (self.users_list, "bot"),
             "chat.postMessage": (self.chat_post_message, "bot"),
             "chat.update": (self.chat_update, "bot"),
+            "chat.postEphemeral": (self.chat_post_ephemeral, "bot"),
             "chat.getPermalink": (self.chat_get_permalink, "bot"),
             "reactions.add": (self.reactions_add, "bot"),
             "files.getUploadURLExternal": (self.files_get_upload_url, "bot"),
@@ -402,6 +403,23 @@ class WebApi:
             "text": message.text,
             "message": self.ws.message_payload(message),
         }
+
+    async def chat_post_ephemeral(self, p: Params) -> JSON:
+        """A message only ``user`` sees, in ``channel``; kept apart from the
+        channel's history (``SlackEmulator.ephemerals``)."""
+        channel = self._channel_by_id(p)
+        user = self.ws.users.get(p.opt("user") or "")
+        if user is None:
+            raise SlackError("user_not_found")
+        if user.id not in channel.members:
+            raise SlackError("user_not_in_channel")
+        text = p.opt("text")
+        if not text:
+            raise SlackError("no_text")
+        ts = self.ws.next_ts()
+        self.em.ephemerals.append(Ephemeral(channel.id, user.id, text, ts))
+        self.em.changed()
+        return {"message_ts": ts}
 
     async def chat_get_permalink(self, p: Params) -> JSON:
         channel = self._channel_by_id(p)

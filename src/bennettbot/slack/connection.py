@@ -31,6 +31,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ..confirmations import Confirmations
 from ..models import Clock, StartupError
 from ..responder import Responder
 from ..store import Store
@@ -47,6 +48,7 @@ log = structlog.get_logger("bot")
 T = TypeVar("T")
 EVENTS_KEPT = timedelta(days=1)  # Slack retries an event for a few minutes
 PRUNE_EVERY = 3600.0  # seconds
+EXPIRY_LOOK = 60.0  # seconds between looks for unanswered confirmations, at most
 
 
 class QuickAckSocketModeHandler(AsyncSocketModeHandler):
@@ -105,6 +107,7 @@ async def run_bot(
     stop: asyncio.Event,
     process_before_response: bool = False,
     ping_interval: float = 10.0,
+    confirmations: Confirmations | None = None,
 ) -> None:
     """Connect to Slack and handle events until ``stop`` is set.
 
@@ -126,7 +129,9 @@ async def run_bot(
     if started is None:
         return  # stopped while Slack was away
     identity, support_channel, joined = started
-    handlers = SlackHandlers(client, identity, responder, store, clock, support_channel)
+    handlers = SlackHandlers(
+        client, identity, responder, store, clock, support_channel, confirmations
+    )
     await _forget_old_events(store, clock)
 
     async def first_event(event_id: str) -> bool:
@@ -145,6 +150,7 @@ async def run_bot(
     await handler.connect_async()
     _create(check_file)
     log.info("connected", bot=identity.name, user_id=identity.user_id, joined=joined)
+    expiring = asyncio.create_task(_expire_questions(handlers, clock, stop))
     try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -152,8 +158,32 @@ async def run_bot(
                     await stop.wait()
             await _forget_old_events(store, clock)
     finally:
+        expiring.cancel()
+        await asyncio.gather(expiring, return_exceptions=True)
         await handler.close_async()
         log.info("disconnected")
+
+
+async def _expire_questions(
+    handlers: SlackHandlers, clock: Clock, stop: asyncio.Event
+) -> None:
+    """Edit confirmations nobody answered in time, as their time comes (or
+    when ``Confirmations.wake()`` says to look again)."""
+    confirmations = handlers.confirmations
+    if confirmations is None:
+        return
+    while not stop.is_set():
+        confirmations.changed.clear()
+        wait = EXPIRY_LOOK
+        try:
+            await handlers.expire_questions()
+            if (due := await confirmations.next_expiry()) is not None:
+                wait = min(wait, max(0.0, (due - clock.now()).total_seconds()))
+        except (sqlite3.Error, SlackApiError, aiohttp.ClientError) as exc:
+            log.warning("expiring_questions_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await confirmations.changed.wait()
 
 
 async def _until_slack_answers(

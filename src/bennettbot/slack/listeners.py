@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import commands, messages
+from ..confirmations import CANCEL, RUN, Confirmations
 from ..models import Clock, Requester
 from ..responder import Responder
 from ..store import Store
@@ -154,7 +155,9 @@ class SlackHandlers:
         store: Store,
         clock: Clock,
         tech_support_channel: str,
+        confirmations: Confirmations | None = None,
     ) -> None:
+        self.confirmations = confirmations
         self._client = client
         self._identity = identity
         self._responder = responder
@@ -252,8 +255,58 @@ class SlackHandlers:
                 Attachment(reply.file.name, reply.file.content, reply.text),
                 thread_ts=event.get("thread_ts") or event["ts"],
             )
+        elif reply.blocks is not None:
+            sent = await send(
+                self._client,
+                event["channel"],
+                reply.text,
+                thread_ts=event.get("thread_ts") or event["ts"],
+                blocks=reply.blocks,
+                instead=Attachment("reply.txt", reply.text, reply.text[:200]),
+            )
+            if reply.confirmation is not None and self.confirmations is not None:
+                await self.confirmations.asked(
+                    reply.confirmation, sent.channel, sent.ts
+                )
         elif reply.text:
             await self._reply(event, reply.text)
+
+    async def on_button(self, body: dict[str, Any]) -> None:
+        """Run or Cancel pressed on a confirmation's question."""
+        if self.confirmations is None:
+            return
+        user = (body.get("user") or {}).get("id", "")
+        container = body.get("container") or {}
+        channel, ts = container.get("channel_id", ""), container.get("message_ts", "")
+        [action] = body.get("actions") or [{}]
+        value = str(action.get("value", ""))
+        if not (user and channel and ts and value.isdigit()):
+            return
+        guest = user == SLACKBOT or await self._people.is_guest(user)
+        pressed = await self.confirmations.press(
+            int(value), action.get("action_id", ""), user, guest
+        )
+        if pressed.text:
+            await self._edit_question(channel, ts, pressed.text)
+        if pressed.ephemeral:
+            await self._client.chat_postEphemeral(
+                channel=channel, user=user, text=pressed.ephemeral
+            )
+
+    async def expire_questions(self) -> None:
+        """Take the buttons off questions nobody answered in time."""
+        if self.confirmations is None:
+            return
+        for expired in await self.confirmations.expire_due():
+            found = expired.confirmation
+            if found.channel and found.ts:
+                await self._edit_question(found.channel, found.ts, expired.text)
+
+    async def _edit_question(self, channel: str, ts: str, text: str) -> None:
+        section = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+        await self._client.chat_update(
+            channel=channel, ts=ts, text=text, blocks=[section]
+        )
 
     async def _support_request(self, message: dict[str, Any]) -> None:
         channel, ts = message.get("channel", ""), message.get("ts", "")
@@ -342,6 +395,11 @@ def build_app(
     @app.event("message")
     async def message(event: dict[str, Any]) -> None:
         await handlers.on_message(event)
+
+    @app.action(re.compile(f"^({RUN}|{CANCEL})$"))
+    async def button(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()  # within Slack's 3 s, before anything slow
+        await handlers.on_button(body)
 
     @app.event("channel_created")
     async def channel_created(event: dict[str, Any]) -> None:
