@@ -24,4 +24,5 @@ BENCHMARKS: dict[str, str] = {
     "split_roles": "bench.split_roles",
     "history": "bench.history",
     "progress": "bench.progress",
+    "app_home": "bench.history:run_home",
 }

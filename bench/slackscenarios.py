@@ -312,6 +312,27 @@ async def progress(
     return {"updates": updates, "finals": len(ended())}
 
 
+async def home(
+    slack: SlackEmulator, *, count: int, pause: float, timeout: float = 10.0
+) -> JSON:
+    """Alice opens the Home tab ``count`` times, one at a time: from the
+    ``app_home_opened`` envelope being sent to ``views.publish`` reaching
+    the emulator (ms)."""
+    latencies: list[float] = []
+    for _ in range(count):
+        published = len(slack.calls_to("views.publish"))
+        envelope = await slack.open_home("alice")
+        call = await slack.wait_for(
+            lambda n=published: (slack.calls_to("views.publish")[n:] or [None])[0],
+            timeout,
+        )
+        assert envelope.sent_at is not None and call.ok
+        latencies.append((call.at - envelope.sent_at) * 1000)
+        await slack.wait_for(lambda: all_acked(slack), timeout)
+        await asyncio.sleep(pause)
+    return {"latencies_ms": latencies}
+
+
 def mention_envelope(slack: SlackEmulator, message: Message) -> Envelope:
     for envelope in reversed(slack.socket.envelopes.values()):
         event = envelope.event
@@ -337,4 +358,5 @@ SCENARIOS: dict[str, Callable[..., Awaitable[JSON]]] = {
     "mentions": mentions,
     "replies": replies,
     "progress": progress,
+    "home": home,
 }

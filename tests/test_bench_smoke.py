@@ -29,6 +29,7 @@ BENCHMARKS = (
     "split_roles",
     "history",
     "progress",
+    "app_home",
 )
 
 

@@ -298,3 +298,44 @@ async def test_a_schedule_posts_in_its_channel_and_reports_in_that_thread(bot):
     assert reply.text == "Command `ops_ok` succeeded"
     status = await ask(slack, "alice", "status")
     assert "[schedule] `ops ok` next at" in status
+
+
+# -------------------------------------------------------------- App Home ----
+
+
+def home_text(view: dict) -> str:
+    texts = []
+    for block in view["blocks"]:
+        if block["type"] in ("section", "header"):
+            texts.append(block["text"]["text"])
+        elif block["type"] == "context":
+            texts.extend(element["text"] for element in block["elements"])
+    return "\n".join(texts)
+
+
+async def test_the_home_tab_shows_jobs_runs_and_hides_restricted_arguments(bot):
+    slack, queue = bot.slack, bot.engine.queue
+    asked = await mention(slack, "alice", "ops ok")
+    await slack.wait_for_reply("C0GENERAL", asked)
+    await mention(slack, "bob", "ops sleepy")
+    sleepy = await running_job(bot, "ops_sleepy")
+    alice = Requester(user="U0ALICE", channel="C0GENERAL", thread_ts="1.1")
+    await queue.schedule_job("secret_sleepy", {"code": "hunter2"}, alice, 3600)
+
+    await slack.open_home("alice")
+    view = await slack.wait_for(lambda: slack.home_views.get("U0ALICE"), timeout=10)
+    seen = home_text(view)
+    assert view["type"] == "home" and len(view["blocks"]) <= 100
+    assert "• `ops_sleepy`, asked by @bob, for " in seen
+    assert "• `secret_sleepy` (code=hunter2), due " in seen
+    assert "`ops_ok` succeeded, took " in seen
+    assert "[schedule]" not in seen and "`ops ok` next at " in seen
+
+    await slack.open_home("guest")
+    view = await slack.wait_for(lambda: slack.home_views.get("U0GUEST"), timeout=10)
+    assert "hunter2" not in home_text(view)
+    assert "• `secret_sleepy`, due " in home_text(view)
+    [published] = [c for c in slack.calls_to("views.publish") if c.ok][:1]
+    assert published.params["user_id"] == "U0ALICE"
+    await ask(slack, "bob", f"stop job id {sleepy}")
+    await run_ended(bot, sleepy)

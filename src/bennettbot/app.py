@@ -27,13 +27,14 @@ from .jobconfig import JobConfig, load_job_config
 from .jobqueue import JobQueue
 from .jobrun import Folders, RunKit
 from .lease import Lease
+from .metrics import Metrics
 from .models import Clock, QueuedJob, SystemClock
 from .notifier import LogNotifier, Notifier
 from .responder import Responder
 from .runners import LocalRunner
 from .settings import SERVICE_ROLES, Role, Settings
 from .signing import callback_url
-from .slack.notifier import SlackNotifier, add_retries
+from .slack.notifier import CountingWebClient, SlackNotifier, add_retries
 from .store import Store
 from .timetable import Timetable
 
@@ -80,11 +81,12 @@ async def open_engine(
         slack = None
         if settings.SLACK_BOT_TOKEN is not None:
             slack = add_retries(
-                AsyncWebClient(
+                CountingWebClient(
                     token=settings.SLACK_BOT_TOKEN.get_secret_value(),
                     base_url=settings.slack_api_url,
                     session=session,
-                )
+                ),
+                count=store.count_slack_event,
             )
         if notifier is None and slack is not None:
             notifier = SlackNotifier(
@@ -234,6 +236,8 @@ def web_deps(engine: Engine) -> WebDeps:
         github_secret=_secret(settings.GITHUB_WEBHOOK_SECRET),
         callback_secret=_secret(settings.EBMBOT_WEBHOOK_SECRET),
         bot_name=settings.SLACK_APP_USERNAME,
+        metrics=Metrics(engine.store, engine.clock),
+        metrics_token=_secret(settings.METRICS_TOKEN),
     )
 
 

@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     helps = {
         "check": "validate the settings and the job configuration, then exit",
-        "demo": "try the bot in this terminal, with no Slack and no tokens",
+        "demo": "try the bot with no Slack and no tokens: in this terminal, "
+        "or in a browser with --web",
         "healthcheck": "exit 0 when the role (--role) is healthy, else 1",
         "release": "the deploy's release step: remove BOT_CHECK_FILE",
     }
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         # `--role` may also follow the command: `healthcheck --role bot`
         command.add_argument("--role", choices=ROLES, default=argparse.SUPPRESS)
+        if name == "demo":
+            command.add_argument(
+                "--web", action="store_true", help="serve the demo as a web page"
+            )
+            command.add_argument(
+                "--port", type=int, default=8765, help="the page's port (0: any)"
+            )
     return parser
 
 
@@ -49,9 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return health(args.command, role)
     if args.command == "demo":
         from .demo import run_demo
+        from .demo_web import run_web_demo
 
         configure_logging(logging.WARNING)  # the demo's screen is the prompt
         try:
+            if args.web:
+                return asyncio.run(run_web_demo(args.port))
             return asyncio.run(run_demo())
         except (SettingsError, JobConfigError) as exc:  # e.g. a bad .env
             return _problems(exc.problems)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import commands, logview, messages
+from . import commands, home, logview, messages
 from .confirmations import Confirmations
 from .jobconfig import JobConfig
 from .jobqueue import JobQueue, SchedulingError
@@ -174,6 +174,21 @@ class Responder:
             workspace_url=workspace_url,
             bot_name=self._bot_name,
         )
+
+    async def home(
+        self,
+        *,
+        is_guest: bool | Callable[[], Awaitable[bool]] = False,
+        names: NameLookup | None = None,
+    ) -> dict:
+        """The Home tab's view for one person (``home``)."""
+        restricted = self._config.restricted_namespaces()
+        hidden = restricted if restricted and await _ask(is_guest) else frozenset()
+        status = await self._queue.status()
+        runs = await self._store.runs(home.LAST_RUNS)
+        users = {j.requester.user for j in status.jobs if j.requester.user}
+        known = await names(users) if names is not None and users else {}
+        return home.view(status, runs, hidden_for=hidden, names=known)
 
     def _help(self, asked: commands.Help) -> str:
         namespaces = self._config.namespaces

@@ -71,6 +71,7 @@ _USED_BY: dict[str, frozenset[str]] = {
     "GITHUB_WEBHOOK_SECRET": frozenset({"web"}),
     "WEB_HOST": frozenset({"web"}),
     "WEB_PORT": frozenset({"web"}),
+    "METRICS_TOKEN": frozenset({"web"}),
 }
 
 
@@ -120,6 +121,7 @@ class Settings(BaseSettings):
     DISPATCHER_LEASE_SECONDS: float = Field(default=30.0, gt=0)
     SSH_KEY_PATH: Path = Path("~/.ssh/id_ed25519")
     SSH_KNOWN_HOSTS: Path = Path("~/.ssh/known_hosts")
+    METRICS_TOKEN: SecretStr | None = None  # unset: no GET /metrics
 
     @field_validator("WEBHOOK_ORIGIN", "SLACK_API_URL")
     @classmethod

@@ -28,6 +28,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -166,6 +167,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX confirmations_pending ON confirmations (asked_at)
         WHERE state = 'pending';
+    """,
+    """
+    ALTER TABLE runs ADD COLUMN due_at INTEGER;
+    CREATE TABLE slack_api_events (
+        method TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('error', 'retry')),
+        count INTEGER NOT NULL,
+        PRIMARY KEY (method, kind)
+    );
     """,
 )
 DISPATCHER_LEASE = "dispatcher"
@@ -643,6 +653,42 @@ class Store:
             (role, to_db(now)),
         )
 
+    async def count_slack_event(self, method: str, kind: str) -> None:
+        """One more Slack API ``error`` or ``retry`` of ``method`` (metrics)."""
+        await self._rows(
+            """INSERT INTO slack_api_events (method, kind, count) VALUES (?, ?, 1)
+               ON CONFLICT (method, kind) DO UPDATE SET count = count + 1""",
+            (method[:100], kind),
+        )
+
+    async def metrics_snapshot(
+        self, durations: Sequence[float], lags: Sequence[float]
+    ) -> MetricsSnapshot:
+        """What the metrics that live in the database say now: runs by type
+        and outcome, run durations and due → start lags as cumulative bucket
+        counts (``durations`` and ``lags``: upper bounds in seconds), jobs by
+        state, heartbeats, Slack API errors and retries."""
+        runs = await self._rows(
+            "SELECT type, outcome, COUNT(*) FROM runs GROUP BY type, outcome"
+        )
+        took = "(ended_at - started_at) / 1e6"
+        late = "(started_at - due_at) / 1e6"
+        duration_rows = await self._rows(_histogram_sql(took, durations, "ended_at"))
+        lag_rows = await self._rows(_histogram_sql(late, lags, "due_at"))
+        jobs = await self._rows("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        beats = await self._rows("SELECT role, at FROM heartbeats")
+        slack = await self._rows("SELECT method, kind, count FROM slack_api_events")
+        return MetricsSnapshot(
+            runs=[(t, o, n) for t, o, n in runs],
+            durations={
+                row[0]: (row[1], row[2], list(row[3:])) for row in duration_rows
+            },
+            lags={row[0]: (row[1], row[2], list(row[3:])) for row in lag_rows},
+            jobs={state: n for state, n in jobs},
+            heartbeats={role: from_db(at) for role, at in beats},
+            slack=[(m, k, n) for m, k, n in slack],
+        )
+
     async def last_beat(self, role: str) -> datetime | None:
         rows = await self._rows("SELECT at FROM heartbeats WHERE role = ?", (role,))
         return from_db(rows[0][0]) if rows else None
@@ -708,8 +754,8 @@ class Store:
         assert job.started_at is not None, "reserve the job before starting it"
         rows = await self._rows(
             """INSERT INTO runs (job_id, type, args, requester, channel, thread_ts,
-                                 started_at, log_dir, holder)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                                 started_at, log_dir, holder, due_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (
                 job.id,
                 job.type,
@@ -720,6 +766,7 @@ class Store:
                 to_db(job.started_at),
                 log_dir,
                 holder,
+                to_db(job.start_after),
             ),
         )
         return rows[0][0]
@@ -806,6 +853,26 @@ class Store:
         params = [value for job_type in types for value in (job_type, limit)]
         rows = await self._rows(f"{sql} ORDER BY id DESC LIMIT ?", (*params, limit))
         return [_run(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    runs: list[tuple[str, str, int]]  # (type, outcome, count)
+    # type -> (count, sum in seconds, cumulative count per bucket)
+    durations: dict[str, tuple[int, float, list[int]]]
+    lags: dict[str, tuple[int, float, list[int]]]
+    jobs: dict[str, int]  # state -> count
+    heartbeats: dict[str, datetime]
+    slack: list[tuple[str, str, int]]  # (method, kind, count)
+
+
+def _histogram_sql(value: str, bounds: Sequence[float], present: str) -> str:
+    """Per type: how many, their sum, and how many at most each bound."""
+    buckets = ", ".join(f"SUM({value} <= {float(b)!r})" for b in bounds)
+    return (
+        f"SELECT type, COUNT(*), TOTAL({value}), {buckets} FROM runs "
+        f"WHERE {present} IS NOT NULL GROUP BY type"
+    )
 
 
 _CONFIRMATION_COLUMNS = (

@@ -25,6 +25,7 @@ from aiohttp.web_protocol import RequestHandler
 from . import messages
 from .jobconfig import JobConfig, Namespace
 from .jobqueue import JobQueue
+from .metrics import CONTENT_TYPE, Metrics
 from .models import Clock, Requester
 from .signing import verify_token
 from .store import Store
@@ -52,6 +53,8 @@ class WebDeps:
     github_secret: str
     callback_secret: str
     bot_name: str = ""
+    metrics: Metrics | None = None  # None: GET /metrics answers 404
+    metrics_token: str = ""
 
 
 DEPS = web.AppKey("deps", WebDeps)
@@ -95,9 +98,19 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         ms=round((time.perf_counter() - started) * 1000, 2),
         delivery=request.headers.get("X-GitHub-Delivery"),
     )
+    metrics = request.app[DEPS].metrics
+    if metrics is not None and (endpoint := _endpoint(request.path)):
+        metrics.answered(endpoint, response.status)
     if isinstance(response, web.HTTPException):
         raise response
     return response
+
+
+def _endpoint(path: str) -> str:
+    """Which counted endpoint a path is ("" for none)."""
+    if path.startswith("/github/"):
+        return "github"
+    return "callback" if path == "/callback/" else ""
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -174,6 +187,22 @@ def _is_int(value: object) -> bool:
 @routes.get("/check/")
 async def check(request: web.Request) -> web.Response:
     return web.Response(text="ok")
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics, for requests with ``Authorization: Bearer TOKEN``
+    (``METRICS_TOKEN``); 404 when no token is set."""
+    deps = request.app[DEPS]
+    if deps.metrics is None or not deps.metrics_token:
+        raise web.HTTPNotFound(text="not found")
+    given = request.headers.get("Authorization", "").encode()
+    if not hmac.compare_digest(given, f"Bearer {deps.metrics_token}".encode()):
+        raise web.HTTPUnauthorized(
+            text="unauthorized", headers={"WWW-Authenticate": "Bearer"}
+        )
+    body = await deps.metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 @routes.post("/github/{project}/")

@@ -84,7 +84,8 @@ async def running_roles(
     timeout: float = CONNECT_TIMEOUT,
 ) -> AsyncIterator[Engine]:
     """Run ``roles`` in this loop until the block ends. With the bot role, the
-    block starts once the bot is connected (its check file exists)."""
+    block starts once the bot is connected (its check file exists); with the
+    web role, once the web server accepts connections."""
     roles = set(roles)
     stop = asyncio.Event()
     check = settings.BOT_CHECK_FILE
@@ -97,6 +98,8 @@ async def running_roles(
             if "bot" in roles:
                 check.unlink(missing_ok=True)
                 await _connected(task, check, timeout)
+            if "web" in roles:
+                await _serving(task, settings.WEB_HOST, settings.WEB_PORT, timeout)
             yield engine
         finally:
             stop.set()
@@ -112,3 +115,23 @@ async def _connected(task: asyncio.Task[None], check: Path, timeout: float) -> N
                 task.result()  # raises what stopped it
                 raise RuntimeError("the roles stopped before the bot connected")
             await asyncio.sleep(0.005)
+
+
+async def _serving(
+    task: asyncio.Task[None], host: str, port: int, timeout: float
+) -> None:
+    """Wait until ``host:port`` accepts a connection, or the roles' early end."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    async with asyncio.timeout(timeout):
+        while True:
+            if task.done():
+                task.result()
+                raise RuntimeError("the roles stopped before the web server served")
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(0.01)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return

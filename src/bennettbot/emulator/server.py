@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -50,6 +51,7 @@ class SlackEmulator:
         self.echo_bot_messages = echo_bot_messages  # deliver the bot's own posts
         self.calls: list[Call] = []
         self.ephemerals: list[Ephemeral] = []  # what chat.postEphemeral showed
+        self.home_views: dict[str, JSON] = {}  # user id -> published Home tab
         self.url = ""
         self._host, self._port = host, port
         self._waiters: set[asyncio.Future[None]] = set()
@@ -253,6 +255,19 @@ class SlackEmulator:
         payload = block_actions(ws, presser, message, block, element)
         (envelope,) = await self.socket.deliver([("interactive", payload)])
         return envelope
+
+    async def open_home(self, user: str) -> Envelope:
+        """`user` opens the bot's Home tab: an `app_home_opened` event."""
+        person = self.workspace.user(user)
+        dm = self.workspace.dm_with(person.id)
+        event = {
+            "type": "app_home_opened",
+            "user": person.id,
+            "channel": dm.id,
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
+        return await self.send_event(event)
 
     async def send_event(self, event: JSON) -> Envelope:
         """Deliver any Events API `event` (wrapped in `event_callback`)."""

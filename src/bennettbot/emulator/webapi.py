@@ -152,6 +152,7 @@ class WebApi:
             "chat.postMessage": (self.chat_post_message, "bot"),
             "chat.update": (self.chat_update, "bot"),
             "chat.postEphemeral": (self.chat_post_ephemeral, "bot"),
+            "views.publish": (self.views_publish, "bot"),
             "chat.getPermalink": (self.chat_get_permalink, "bot"),
             "reactions.add": (self.reactions_add, "bot"),
             "files.getUploadURLExternal": (self.files_get_upload_url, "bot"),
@@ -420,6 +421,26 @@ class WebApi:
         self.em.ephemerals.append(Ephemeral(channel.id, user.id, text, ts))
         self.em.changed()
         return {"message_ts": ts}
+
+    async def views_publish(self, p: Params) -> JSON:
+        """Publish a user's Home tab (``SlackEmulator.home_views``)."""
+        user = self.ws.users.get(p.opt("user_id") or "")
+        if user is None:
+            raise SlackError("user_not_found")
+        view = p.values.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise SlackError("invalid_arguments") from None
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise SlackError("invalid_arguments")
+        blocks = view.get("blocks") or []
+        if not isinstance(blocks, list) or len(blocks) > 100:
+            raise SlackError("invalid_blocks")
+        self.em.home_views[user.id] = view
+        self.em.changed()
+        return {"view": {**view, "id": f"V{len(self.em.home_views):08d}"}}
 
     async def chat_get_permalink(self, p: Params) -> JSON:
         channel = self._channel_by_id(p)

@@ -271,6 +271,18 @@ class SlackHandlers:
         elif reply.text:
             await self._reply(event, reply.text)
 
+    async def on_home_opened(self, event: dict[str, Any]) -> None:
+        """Publish the Home tab for whoever opened it."""
+        user = event.get("user", "")
+        if not user or event.get("tab", "home") != "home":
+            return  # the Messages tab opens with this event too
+
+        async def is_guest() -> bool:
+            return await self._people.is_guest(user)
+
+        view = await self._responder.home(is_guest=is_guest, names=self._people.names)
+        await self._client.views_publish(user_id=user, view=view)
+
     async def on_button(self, body: dict[str, Any]) -> None:
         """Run or Cancel pressed on a confirmation's question."""
         if self.confirmations is None:
@@ -400,6 +412,10 @@ def build_app(
     async def button(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 s, before anything slow
         await handlers.on_button(body)
+
+    @app.event("app_home_opened")
+    async def home_opened(event: dict[str, Any]) -> None:
+        await handlers.on_home_opened(event)
 
     @app.event("channel_created")
     async def channel_created(event: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from .. import messages, reports
 from ..models import QueuedJob
 from ..notifier import Posted, Report
 from .directory import channel_id, looks_like_id
-from .retry import BACKOFF, SlackRetry, retryable
+from .retry import BACKOFF, Count, SlackRetry, counted, retryable
 
 log = structlog.get_logger("slack")
 
@@ -32,11 +32,30 @@ log = structlog.get_logger("slack")
 MAX_MESSAGE_CHARS = 40_000
 
 
-def add_retries(client: AsyncWebClient, *, backoff: float = BACKOFF) -> AsyncWebClient:
+def add_retries(
+    client: AsyncWebClient, *, backoff: float = BACKOFF, count: Count | None = None
+) -> AsyncWebClient:
     """Make ``SlackRetry`` the client's only retry handler (slack_sdk's default
-    connection-error handler included), so every call has one budget."""
-    client.retry_handlers = [SlackRetry(backoff=backoff)]
+    connection-error handler included), so every call has one budget;
+    ``count`` records each retry (and, for a ``CountingWebClient``, each
+    failed call) for the metrics."""
+    client.retry_handlers = [SlackRetry(backoff=backoff, count=count)]
+    if isinstance(client, CountingWebClient):
+        client.count = count
     return client
+
+
+class CountingWebClient(AsyncWebClient):
+    """An ``AsyncWebClient`` that records each failed Web API call."""
+
+    count: Count | None = None
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        try:
+            return await super().api_call(api_method, **kwargs)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError):
+            await counted(self.count, api_method, "error")
+            raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,19 @@ DEFAULT_RETRY_AFTER = 1.0  # seconds, for a 429 without a usable Retry-After
 HOLD = 30.0  # seconds without retrying connection errors once Slack seemed gone
 
 
+Count = Callable[[str, str], Awaitable[None]]  # (method, "error" | "retry")
+
+
+async def counted(count: Count | None, method: str, kind: str) -> None:
+    """Record a Slack API error or retry for the metrics; never raises."""
+    if count is None:
+        return
+    try:
+        await count(method, kind)
+    except Exception as exc:  # a metric must not break a Slack call
+        log.warning("slack_count_failed", method=method, error=str(exc))
+
+
 class SlackRetry(AsyncRetryHandler):
     """Retry rate limits, server errors and connection errors, ``attempts``
     attempts in all. ``sleep``, ``rng`` (0 ≤ x < 1) and ``clock`` are there
@@ -58,8 +71,10 @@ class SlackRetry(AsyncRetryHandler):
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        count: Count | None = None,
     ) -> None:
         super().__init__(max_retry_count=attempts - 1)
+        self._count = count
         self.backoff = backoff
         self.jitter = jitter
         self.hold = hold
@@ -111,6 +126,7 @@ class SlackRetry(AsyncRetryHandler):
             error=type(error).__name__ if error is not None else None,
             wait=round(seconds, 3),
         )
+        await counted(self._count, _method(request.url), "retry")
         await self._sleep(seconds)
         state.increment_current_attempt()
 
