@@ -166,11 +166,12 @@ async def test_history_of_a_type_and_of_nothing_yet(bot):
     assert await ask(slack, "alice", "history ops_bad") == "No runs of `ops_bad` yet."
     asked = await mention(slack, "alice", "ops bad")
     await slack.wait_for_reply("C0GENERAL", asked)
-    reply = await ask(slack, "alice", "history ops_bad", contains="runs of")
+    reply = await ask(slack, "alice", "history ops_bad", contains="newest first")
+    assert reply.splitlines()[0] == "The last run of `ops_bad`, newest first:"
     assert reply.splitlines()[1].startswith("• ")
     assert "`ops_bad` failed" in reply
     everything = await ask(slack, "alice", "history", contains="newest first")
-    assert everything.startswith("The last 1 runs, newest first:")
+    assert everything.startswith("The last run, newest first:")
 
 
 async def test_showlogs_takes_a_run_id_from_history(bot):

@@ -155,7 +155,10 @@ async def _say(slack: SlackEmulator, line: str) -> None:
         await slack.post(user, "general", text)
 
 
-async def run_demo(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+@contextlib.asynccontextmanager
+async def demo_workspace() -> AsyncIterator[tuple[SlackEmulator, Engine]]:
+    """The emulator, and the bot and dispatcher roles connected to it, with
+    their files in a temporary folder removed at exit."""
     with tempfile.TemporaryDirectory(prefix="bennettbot-demo-") as tmp:
         async with SlackEmulator() as slack:
             settings = load_settings(
@@ -165,21 +168,26 @@ async def run_demo(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> in
                 HOST_LOGS_DIR="",
             )
             async with running_roles(settings) as engine:
-                watcher = _Watcher(slack, stdout)
-                watching = asyncio.create_task(watcher.run())
-                stdout.write(HELP + PROMPT)
+                yield slack, engine
+
+
+async def run_demo(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    async with demo_workspace() as (slack, engine):
+        watcher = _Watcher(slack, stdout)
+        watching = asyncio.create_task(watcher.run())
+        stdout.write(HELP + PROMPT)
+        stdout.flush()
+        async for line in _lines(stdin):
+            if line.strip().lower() in ("quit", "exit"):
+                break
+            if line.strip():
+                await _say(slack, line)
+            else:
+                stdout.write(PROMPT)
                 stdout.flush()
-                async for line in _lines(stdin):
-                    if line.strip().lower() in ("quit", "exit"):
-                        break
-                    if line.strip():
-                        await _say(slack, line)
-                    else:
-                        stdout.write(PROMPT)
-                        stdout.flush()
-                await _settle(slack, engine, 15)
-            watching.cancel()
-            await asyncio.gather(watching, return_exceptions=True)
-            watcher.flush()
+        await _settle(slack, engine, 15)
+    watching.cancel()  # the roles have stopped: say what they did last
+    await asyncio.gather(watching, return_exceptions=True)
+    watcher.flush()
     stdout.write("\nbye\n")
     return 0

@@ -14,17 +14,15 @@ import contextlib
 import re
 import signal
 import sys
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
 
+from .demo import demo_workspace
 from .emulator import SlackEmulator
-from .emulator.harness import emulator_settings, running_roles
 from .emulator.state import JSON, Message
-from .settings import load_settings
 
 PEOPLE = ("alice", "guest")  # who the page may post as
 MAX_TEXT = 4000  # characters a person may post from the page
@@ -40,27 +38,18 @@ async def run_web_demo(port: int = 8765, out: TextIO = sys.stdout) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    with tempfile.TemporaryDirectory(prefix="bennettbot-demo-") as tmp:
-        async with SlackEmulator() as slack:
-            settings = load_settings(
-                ["dispatcher"],
-                require=False,
-                **emulator_settings(slack, Path(tmp)),
-                HOST_LOGS_DIR="",
-            )
-            async with running_roles(settings):
-                runner = web.AppRunner(page_app(slack), access_log=None)
-                await runner.setup()
-                try:
-                    site = web.TCPSite(runner, "127.0.0.1", port)
-                    await site.start()
-                    bound = runner.addresses[0][1]
-                    out.write("bennettbot demo: open this page in a browser\n")
-                    out.write(f"http://127.0.0.1:{bound}/\n")
-                    out.flush()
-                    await stop.wait()
-                finally:
-                    await runner.cleanup()
+    async with demo_workspace() as (slack, _):
+        runner = web.AppRunner(page_app(slack), access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            bound = runner.addresses[0][1]
+            out.write("bennettbot demo: open this page in a browser\n")
+            out.write(f"http://127.0.0.1:{bound}/\n")
+            out.flush()
+            await stop.wait()
+        finally:
+            await runner.cleanup()
     return 0
 
 

@@ -475,7 +475,8 @@ def history(
     which = f" of `{escape(of)}`" if of else ""
     if not runs:
         return f"No runs{which} yet."
-    lines = [f"The last {len(runs)} runs{which}, newest first:"]
+    count = "run" if len(runs) == 1 else f"{len(runs)} runs"
+    lines = [f"The last {count}{which}, newest first:"]
     for run in runs:
         took = (run.ended_at or now) - run.started_at
         took_text = duration(took.total_seconds())
