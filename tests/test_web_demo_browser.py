@@ -106,7 +106,27 @@ async def test_the_web_demo_in_a_real_browser(tmp_path):
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "web-demo.png"), full_page=True)
 
+            # a job that asks first: press Run, as a person would
+            await message.fill("@bennettbot test greet Ann")
+            await message.press("Enter")
+            run = pane.get_by_role("button", name="Run")
+            await run.click(timeout=15_000)
+            await expect(pane).to_contain_text("confirmed by @alice", timeout=15_000)
+            await expect(pane).to_contain_text("Greetings Ann!", timeout=15_000)
+            await expect(pane.get_by_role("button", name="Run")).to_have_count(0)
+
+            # as the guest, in the DM
+            await page.get_by_label("Post as").select_option("guest")
+            await page.get_by_role("button", name="bennettbot (DM)").click()
+            await message.fill("status")
+            await message.press("Enter")
+            await expect(pane.locator("article").first).to_contain_text(
+                "@guest", timeout=15_000
+            )
+            await expect(pane).to_contain_text("Nothing is happening", timeout=15_000)
+
             # keyboard only: the channel list is buttons, reachable with Tab
+            await page.get_by_label("Post as").select_option("alice")
             await page.get_by_role("button", name="#logs").focus()
             await page.keyboard.press("Enter")
             await expect(page.locator("#channel-title")).to_have_text("#logs")

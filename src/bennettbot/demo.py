@@ -15,12 +15,13 @@ import re
 import stat
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 from .app import Engine
-from .emulator import SlackEmulator
+from .emulator import Message, SlackEmulator
 from .emulator.harness import emulator_settings, running_roles
 from .emulator.webapi import Call
 from .settings import load_settings
@@ -124,8 +125,9 @@ async def _settle(slack: SlackEmulator, engine: Engine, seconds: float) -> None:
                 await asyncio.sleep(0.05)  # the bot may still be queueing
 
 
-async def _press(slack: SlackEmulator, user: str, button: str) -> None:
-    """Press Run or Cancel on the newest message of the bot that has them."""
+async def _press(slack: SlackEmulator, user: str, button: str) -> Message | None:
+    """Press Run or Cancel on the newest message of the bot that has them;
+    that message (None: no question to press)."""
     action = f"confirm_{button}"
     asking = [
         message
@@ -134,25 +136,50 @@ async def _press(slack: SlackEmulator, user: str, button: str) -> None:
         for block in message.blocks or []
         if any(e.get("action_id") == action for e in block.get("elements", []))
     ]
-    if asking:
-        newest = max(asking, key=lambda message: float(message.ts))
-        await slack.press(user, newest.channel, newest.ts, action)
+    if not asking:
+        return None
+    newest = max(asking, key=lambda message: float(message.ts))
+    await slack.press(user, newest.channel, newest.ts, action)
+    return newest
 
 
-async def _say(slack: SlackEmulator, line: str) -> None:
+async def _say(slack: SlackEmulator, line: str) -> Callable[[], bool]:
+    """Do what ``line`` says; a test of whether the bot has answered it."""
     text = line.strip()
     text = re.sub(r"@bennettbot\b", f"<@{slack.bot.id}>", text)
     user = "alice"
     if text.startswith("guest "):
         user, text = "guest", text.removeprefix("guest ")
     if text.lower() in ("press run", "press cancel"):
-        await _press(slack, user, text.split()[1].lower())
-    elif text.startswith("dm "):
-        await slack.dm(user, text.removeprefix("dm "))
+        pressed = await _press(slack, user, text.split()[1].lower())
+        return lambda: pressed is None or pressed.edited is not None
+    if text.startswith("dm "):
+        message = await slack.dm(user, text.removeprefix("dm "))
     elif found := _CHANNEL.fullmatch(text):
-        await slack.post(user, found[1], found[2])
+        message = await slack.post(user, found[1], found[2])
     else:
-        await slack.post(user, "general", text)
+        message = await slack.post(user, "general", text)
+    return partial(_answered, slack, message)
+
+
+async def _until(slack: SlackEmulator, answered: Callable[[], bool]) -> None:
+    """Wait (15 s at most) until the bot has answered."""
+    with contextlib.suppress(TimeoutError):
+        await slack.wait_for(lambda: answered() or None, 15)
+
+
+def _answered(slack: SlackEmulator, message: Message) -> bool:
+    """Whether the bot has answered ``message``, or has nothing to answer."""
+    addressed = (
+        f"<@{slack.bot.id}>" in message.text
+        or slack.workspace.channels[message.channel].is_im
+        or "tech-support" in message.text.lower()
+    )
+    if not addressed:
+        return True
+    bot = slack.bot.id
+    reacted = any(bot in users for users in message.reactions.values())
+    return reacted or bool(slack.replies(message.channel, message.ts, user=bot))
 
 
 @contextlib.asynccontextmanager
@@ -177,11 +204,14 @@ async def run_demo(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> in
         watching = asyncio.create_task(watcher.run())
         stdout.write(HELP + PROMPT)
         stdout.flush()
+        scripted = stat.S_ISREG(os.fstat(stdin.fileno()).st_mode)
         async for line in _lines(stdin):
             if line.strip().lower() in ("quit", "exit"):
                 break
             if line.strip():
-                await _say(slack, line)
+                answered = await _say(slack, line)
+                if scripted:  # `demo < script.txt`: one line at a time
+                    await _until(slack, answered)
             else:
                 stdout.write(PROMPT)
                 stdout.flush()
