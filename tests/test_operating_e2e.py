@@ -212,10 +212,12 @@ async def test_a_long_run_shows_progress_within_the_edit_budget(bot):
     shown = next(text for text in running if "tick" in text)
     assert shown.count("tick") <= 5 and "&lt;!channel&gt;" in shown
     assert "<!channel>" not in shown
-    # no more than 4 edits in any 1 s window
-    times = sorted(c.at for c in updates)
+    # every edit took a turn of the budget, and the budget let no more than
+    # 4 go in any 1 s (as they left: arrival times also carry the load's jitter)
+    assert len(budget.turns) == len(slack.calls_to("chat.update"))
+    times = sorted(budget.turns)
     for first, later in zip(times, times[4:], strict=False):
-        assert later - first >= 0.9
+        assert later - first >= 1.0
 
 
 async def test_no_progress_message_when_the_job_turns_it_off(bot):
