@@ -61,24 +61,36 @@ class Timetable:
         self._config, self._store, self._queue = config, store, queue
         self._notifier, self._clock, self._bot_name = notifier, clock, bot_name
         self.plans = [Plan(ns, schedule) for ns, schedule in config.schedules()]
+        self._due: dict[str, datetime] = {}  # each plan's next time, as last read
 
     async def fire_due(self) -> datetime | None:
-        """Queue every schedule whose time has come; the next time of any."""
+        """Queue every schedule whose time has come; the next time of any.
+        The store is read only for schedules whose next time has come (or
+        that this process has not looked at yet): the dispatcher calls this
+        on every pass."""
         soonest: datetime | None = None
         for plan in self.plans:
             now = self._clock.now()
-            mark = await self._store.schedule_mark(plan.key)
-            if mark is None:  # first seen: nothing was missed
-                await self._store.move_schedule_mark(plan.key, None, now)
-                mark = now
-            due = plan.schedule.next_after(mark)
-            if due <= now:
-                if await self._store.move_schedule_mark(plan.key, mark, now):
-                    late = (now - due).total_seconds() > LATE_AFTER
-                    await self._fire(plan, due, late)
-                due = plan.schedule.next_after(now)
+            due = self._due.get(plan.key)
+            if due is None or due <= now:
+                due = self._due[plan.key] = await self._fire_if_due(plan, now)
             soonest = due if soonest is None else min(soonest, due)
         return soonest
+
+    async def _fire_if_due(self, plan: Plan, now: datetime) -> datetime:
+        """Fire ``plan`` if its time has come (once, by compare-and-set); its
+        next time."""
+        mark = await self._store.schedule_mark(plan.key)
+        if mark is None:  # first seen: nothing was missed
+            await self._store.move_schedule_mark(plan.key, None, now)
+            mark = now
+        due = plan.schedule.next_after(mark)
+        if due > now:
+            return due
+        if await self._store.move_schedule_mark(plan.key, mark, now):
+            late = (now - due).total_seconds() > LATE_AFTER
+            await self._fire(plan, due, late)
+        return plan.schedule.next_after(now)
 
     async def _fire(self, plan: Plan, due: datetime, late: bool) -> None:
         """Say so in the schedule's channel, then queue the command with that
