@@ -244,3 +244,41 @@ async def test_split_roles_as_three_processes_on_one_database(tmp_path):
     # under the old 1 s poll, which gave about 0.5 s (the figure itself is
     # measured in bench/)
     assert sorted(latencies)[1] < 0.25, latencies
+
+
+async def test_stop_job_id_reaches_a_dispatcher_in_another_process(tmp_path):
+    """Split roles: the bot process hears `stop job id N`; the dispatcher
+    process, which runs job N, stops it (the request goes through the
+    database)."""
+    from bennettbot.emulator import SlackEmulator
+    from bennettbot.store import Store
+
+    async with SlackEmulator() as slack:
+        env = emulator_env(tmp_path, slack, free_port())
+        processes = [
+            await start(tmp_path, "--role", role, env=env)
+            for role in ("dispatcher", "bot")
+        ]
+        store = await Store.open(tmp_path / "bot.db")
+        try:
+            await slack.wait_for_connection(timeout=20)
+            await wait_until((tmp_path / "check").exists, 10)
+            asked = await slack.post("alice", "general", "<@U0BOT> test countdown 60")
+            async with asyncio.timeout(20):  # running in the dispatcher process
+                while not [j for j in await store.list_jobs() if j.started_at]:
+                    await asyncio.sleep(0.02)
+            [job] = await store.list_jobs()
+            said = await slack.post("bob", "general", f"<@U0BOT> stop job id {job.id}")
+            reply = await slack.wait_for_reply("C0GENERAL", said.ts, timeout=10)
+            assert reply.text.startswith(f"Stopping job {job.id} (`test_countdown`)")
+            told = await slack.wait_for_reply(
+                "C0GENERAL", asked.ts, contains="was stopped by <@U0BOB>", timeout=20
+            )
+            assert told.text.startswith(f"Job {job.id} (`test_countdown`) was stopped")
+            [run] = await store.runs()
+            assert (run.outcome.value, run.message) == ("stopped", "stopped by U0BOB")
+            await stop_processes(processes)
+        finally:
+            await store.close()
+            await kill_processes(processes)
+    assert [p.returncode for p in processes] == [0, 0]
